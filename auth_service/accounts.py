@@ -1,0 +1,167 @@
+"""Account use-cases: registration, login with throttling, refresh rotation, logout,
+profiles, admin-managed users and their roles. Each use-case is one transaction."""
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+
+from auth_service.models import User
+from auth_service.rbac import RoleDirectory
+from auth_service.repository import UserRepository
+from auth_service.sessions import RefreshSessions
+from auth_service.throttling import LoginThrottle, ThrottlePolicy
+from common.db import utcnow
+from common.errors import Conflict, NotFound, Unauthenticated
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    default_role: str = "Free"
+    refresh_ttl_seconds: int = 30 * 24 * 3600
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+
+
+class Accounts:
+    def __init__(self, sessions, events, tokens, passwords, policy: AccountPolicy, clock=utcnow):
+        self.sessions = sessions
+        self.events = events
+        self.tokens = tokens
+        self.passwords = passwords
+        self.policy = policy
+        self.clock = clock
+
+    # -- self-service -------------------------------------------------------------------
+
+    def register(self, fields):
+        """A customer signs up; they always get the default customer role, never a choice."""
+        password_hash = self.passwords.hash(fields["password"])
+        with self.sessions.transaction() as session:
+            role = RoleDirectory(session).roles.by_name(self.policy.default_role)
+            if role is None:
+                raise RuntimeError(f"default role {self.policy.default_role!r} missing: run the seed")
+            return self._create_user(session, fields, password_hash, [role], source="self")
+
+    def login(self, email, password):
+        email = email.strip().lower()
+        now = self.clock()
+        with self.sessions.transaction() as session:
+            LoginThrottle(session, self.policy.throttle).check(email, now)
+            user = UserRepository(session).by_email(email)
+            password_hash = user.password_hash if user is not None else None
+        # The slow hash runs outside any transaction so it holds no database lock.
+        valid = self.passwords.verify(password_hash, password) and user.is_active
+        with self.sessions.transaction() as session:
+            throttle = LoginThrottle(session, self.policy.throttle)
+            if not valid:
+                throttle.record_failure(email, now)
+            else:
+                throttle.record_success(email)
+                if self.passwords.needs_rehash(password_hash):
+                    UserRepository(session).get(user.id).password_hash = self.passwords.hash(password)
+                session_id, refresh_token = self._sessions(session).start(user.id, now)
+        if not valid:
+            raise Unauthenticated("Wrong email or password")
+        return self._token_pair(user.id, session_id, refresh_token)
+
+    def refresh(self, refresh_token):
+        now = self.clock()
+        with self.sessions.transaction() as session:
+            rotation = self._sessions(session).rotate(refresh_token, now)
+            if rotation.reused:
+                self.events.record(session, "session_revoked",
+                                   user_id=rotation.user_id, session_id=rotation.session_id)
+            elif rotation.ok and not self._active_user(session, rotation.user_id):
+                rotation = None
+        # Raised after commit: a detected reuse must stay revoked.
+        if rotation is None or not rotation.ok:
+            raise Unauthenticated("Refresh token is invalid, expired or already used")
+        return self._token_pair(rotation.user_id, rotation.session_id, rotation.refresh_token)
+
+    def logout(self, user_id, session_id):
+        with self.sessions.transaction() as session:
+            self._sessions(session).revoke(session_id, self.clock())
+            self.events.record(session, "session_revoked", user_id=user_id, session_id=session_id)
+
+    def principal(self, user_id, session_id):
+        """Who the access token's holder is now: permissions from their current roles.
+        Refused once the session is revoked or the user deactivated."""
+        with self.sessions.transaction() as session:
+            user = self._active_user(session, user_id)
+            if user is None or not self._sessions(session).is_active(session_id, self.clock()):
+                raise Unauthenticated("Session has ended")
+            return {"user_id": user.id, "session_id": session_id, "permissions": user.permissions}
+
+    def get_user(self, user_id):
+        with self.sessions.transaction() as session:
+            return self._user(session, user_id)
+
+    def update_profile(self, user_id, changes):
+        with self.sessions.transaction() as session:
+            user = self._user(session, user_id)
+            for name, value in changes.items():
+                setattr(user, name, value)
+            user.updated_at = self.clock()
+            return user
+
+    # -- administration -----------------------------------------------------------------
+
+    def create_user(self, fields, actor):
+        """An admin creates a user with roles by id (existing) or by name (created if missing)."""
+        password_hash = self.passwords.hash(fields["password"])
+        with self.sessions.transaction() as session:
+            roles = RoleDirectory(session).resolve(fields.get("roles", []), actor, self.clock())
+            return self._create_user(session, fields, password_hash, roles, source="admin")
+
+    def set_roles(self, user_id, refs, actor):
+        with self.sessions.transaction() as session:
+            user = self._user(session, user_id)
+            directory = RoleDirectory(session)
+            # Taking roles away is granting in reverse: both sides must be within the actor's rights.
+            directory.assert_grantable(user.permissions, actor)
+            user.roles = directory.resolve(refs, actor, self.clock())
+            user.updated_at = self.clock()
+            self.events.record(session, "user_roles_changed", user_id=user.id)
+            return user
+
+    def list_users(self, limit, offset, email=None, role=None):
+        with self.sessions.transaction() as session:
+            return UserRepository(session).search(limit, offset, email=email, role=role)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _create_user(self, session, fields, password_hash, roles, source):
+        users = UserRepository(session)
+        email = fields["email"].strip().lower()
+        if users.by_email(email) is not None:
+            raise Conflict("An account with this email exists", {"email": ["Already registered."]})
+        now = self.clock()
+        try:
+            with session.begin_nested():
+                user = users.add(User(
+                    email=email, password_hash=password_hash, name=fields.get("name"),
+                    phone=fields.get("phone"), created_at=now, updated_at=now, roles=roles))
+        except IntegrityError:  # a concurrent registration of the same email won
+            raise Conflict("An account with this email exists", {"email": ["Already registered."]})
+        self.events.record(session, "user_registered", user_id=user.id, email=user.email,
+                           name=user.name, phone=user.phone, source=source)
+        return user
+
+    def _user(self, session, user_id):
+        user = UserRepository(session).get(user_id)
+        if user is None:
+            raise NotFound("User not found", {"id": user_id})
+        return user
+
+    def _active_user(self, session, user_id):
+        user = UserRepository(session).get(user_id)
+        return user if user is not None and user.is_active else None
+
+    def _sessions(self, session):
+        return RefreshSessions(session, self.policy.refresh_ttl_seconds)
+
+    def _token_pair(self, user_id, session_id, refresh_token):
+        return {
+            "access_token": self.tokens.issue_access_token(user_id, session_id),
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.tokens.settings.access_ttl_seconds,
+        }

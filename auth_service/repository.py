@@ -1,0 +1,93 @@
+"""Persistence of the auth domain behind repositories (SQLAlchemy implementation)."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from auth_service.models import LoginThrottle, Permission, RefreshToken, Role, User, user_roles
+from common.repository import SqlRepository
+
+
+class UserRepository(SqlRepository[User]):
+    model = User
+
+    def by_email(self, email):
+        return self.session.scalar(sa.select(User).where(User.email == email.lower()))
+
+    def search(self, limit, offset, email=None, role=None):
+        where = []
+        if email:
+            where.append(User.email.contains(email.lower(), autoescape=True))
+        if role:
+            where.append(User.roles.any(sa.func.lower(Role.name) == role.lower()))
+        return self.page(limit, offset, where=where)
+
+
+class RoleRepository(SqlRepository[Role]):
+    model = Role
+
+    def by_name(self, name):
+        return self.session.scalar(sa.select(Role).where(sa.func.lower(Role.name) == name.lower()))
+
+    def all(self):
+        return self.session.scalars(sa.select(Role).order_by(Role.id)).all()
+
+    def holder_counts(self):
+        rows = self.session.execute(
+            sa.select(user_roles.c.role_id, sa.func.count()).group_by(user_roles.c.role_id))
+        return dict(rows.all())
+
+    def holder_count(self, role_id):
+        return self.session.scalar(
+            sa.select(sa.func.count()).select_from(user_roles).where(user_roles.c.role_id == role_id))
+
+
+class PermissionRepository(SqlRepository[Permission]):
+    model = Permission
+
+    def all(self):
+        return self.session.scalars(sa.select(Permission).order_by(Permission.name)).all()
+
+    def names(self):
+        return set(self.session.scalars(sa.select(Permission.name)).all())
+
+
+class RefreshTokenRepository(SqlRepository[RefreshToken]):
+    model = RefreshToken
+
+    def by_hash_for_update(self, token_hash):
+        return self.session.scalar(
+            sa.select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update())
+
+    def revoke_family(self, family_id, at: datetime):
+        self.session.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=at))
+
+    def family_is_active(self, family_id, now: datetime):
+        """A session lives while its newest token is neither revoked nor expired."""
+        return self.session.scalar(
+            sa.select(sa.func.count()).select_from(RefreshToken).where(
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.used_at.is_(None),
+                RefreshToken.expires_at > now,
+            )) > 0
+
+
+class ThrottleRepository(SqlRepository[LoginThrottle]):
+    model = LoginThrottle
+
+    def for_update(self, email, now):
+        """The account's throttle row, locked; created when missing (race-safe)."""
+        row = self.session.get(LoginThrottle, email, with_for_update=True)
+        if row is not None:
+            return row
+        try:
+            with self.session.begin_nested():
+                row = LoginThrottle(email=email, failures=0, window_started_at=now)
+                self.session.add(row)
+        except IntegrityError:  # another instance created it first
+            row = self.session.get(LoginThrottle, email, with_for_update=True, populate_existing=True)
+        return row

@@ -1,0 +1,22 @@
+"""Seed data of the auth database: the permission catalogue, the seeded roles and the
+first admin (from BOOKIFY_ADMIN_EMAIL / BOOKIFY_ADMIN_PASSWORD). Safe to run again."""
+from auth_service.models import User
+from auth_service.rbac import SUPER_ADMIN, RoleDirectory
+from auth_service.repository import UserRepository
+from common.db import utcnow
+
+
+def seed(sessions, passwords, admin_email, admin_password):
+    """Returns True when the admin account was created by this run."""
+    now = utcnow()
+    with sessions.transaction() as session:
+        directory = RoleDirectory(session)
+        directory.ensure_seeded(now)
+        users = UserRepository(session)
+        if users.by_email(admin_email) is not None:
+            return False
+        users.add(User(
+            email=admin_email.lower(), password_hash=passwords.hash(admin_password),
+            name="Administrator", created_at=now, updated_at=now,
+            roles=[directory.roles.by_name(SUPER_ADMIN)]))
+        return True

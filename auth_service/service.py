@@ -1,0 +1,202 @@
+"""The `auth` service: thin RPC entrypoints over the account and role use-cases.
+
+Operators call these from `nameko shell --config config.yaml` as `n.rpc.auth.<method>`.
+`actor` is who acts: None from the console (full trust), the gateway passes the caller."""
+import eventlet.tpool
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from auth_service.accounts import AccountPolicy, Accounts
+from auth_service.models import OutboxMessage
+from auth_service.passwords import Passwords
+from auth_service.rbac import RoleDirectory
+from auth_service.throttling import ThrottlePolicy
+from common.config import section
+from common.contracts.auth import (
+    LoginSchema, PermissionSchema, RefreshSchema, RegisterSchema, RoleCreateSchema, RoleSchema,
+    RoleUpdateSchema, UserCreateSchema, UserFilterSchema, UserRolesSchema, UserSchema,
+    UserUpdateSchema,
+)
+from common.db import Database, utcnow
+from common.errors import EXPECTED_ERRORS
+from common.events import Outbox
+from common.tokens import TokenCodec, TokenSettings
+
+users_out = UserSchema()
+roles_out = RoleSchema()
+
+
+class AuthComponents(DependencyProvider):
+    """Reads the JWT and AUTH config once; hands workers the token codec, hasher and policy."""
+
+    def setup(self):
+        config = self.container.config
+        auth = section(config, "AUTH")
+        self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")))
+        self.passwords = Passwords(offload=eventlet.tpool.execute)
+        self.policy = AccountPolicy(
+            default_role=auth.get("default_role", "Free"),
+            refresh_ttl_seconds=int(section(config, "JWT").get("refresh_ttl_seconds", 2592000)),
+            throttle=ThrottlePolicy(
+                max_failures=int(auth.get("login_max_failures", 5)),
+                window_seconds=int(auth.get("login_failure_window_seconds", 900)),
+                lockout_seconds=int(auth.get("login_lockout_seconds", 300)),
+            ),
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def _user(user):
+    return users_out.dump(user)
+
+
+class AuthService:
+    name = "auth"
+
+    db = Database()
+    events = Outbox(OutboxMessage)
+    components = AuthComponents()
+
+    @rpc
+    def ping(self):
+        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.auth.ping()"""
+        return "pong"
+
+    # -- sessions -----------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def register(self, payload):
+        """Self-registration; the user gets the default customer role.
+        Example: n.rpc.auth.register({"email": "ann@example.com", "password": "s3cret-pass"})"""
+        fields = RegisterSchema().load_or_raise(payload)
+        return _user(self._accounts().register(fields))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def login(self, payload):
+        """Exchange email+password for tokens. 429 after repeated failures.
+        Example: n.rpc.auth.login({"email": "ann@example.com", "password": "s3cret-pass"})"""
+        fields = LoginSchema().load_or_raise(payload)
+        return self._accounts().login(fields["email"], fields["password"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def refresh(self, payload):
+        """Rotate a refresh token: returns a new pair; the old token stops working.
+        Example: n.rpc.auth.refresh({"refresh_token": "…"})"""
+        fields = RefreshSchema().load_or_raise(payload)
+        return self._accounts().refresh(fields["refresh_token"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def logout(self, user_id, session_id):
+        """Revoke a session (its refresh token and, at the gateway, its access token).
+        Example: n.rpc.auth.logout(7, "5b0c…")"""
+        self._accounts().logout(user_id, session_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def principal(self, user_id, session_id):
+        """Permissions of a user's live session (the gateway caches this).
+        Example: n.rpc.auth.principal(7, "5b0c…")"""
+        return self._accounts().principal(user_id, session_id)
+
+    # -- users --------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_user(self, user_id):
+        """A user with roles and permissions. Example: n.rpc.auth.get_user(1)"""
+        return _user(self._accounts().get_user(user_id))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_profile(self, user_id, payload):
+        """Change name, phone or notification choices.
+        Example: n.rpc.auth.update_profile(7, {"phone": "+14155550100", "notify_sms": True})"""
+        changes = UserUpdateSchema().load_or_raise(payload)
+        return _user(self._accounts().update_profile(user_id, changes))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_user(self, payload, actor=None):
+        """Create a user with roles by id or by name (a missing name is created).
+        Example: n.rpc.auth.create_user({"email": "mod@example.com", "password": "long-password",
+                 "roles": [{"id": 3}, {"name": "Night Shift"}]})"""
+        fields = UserCreateSchema().load_or_raise(payload)
+        return _user(self._accounts().create_user(fields, actor))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def set_user_roles(self, user_id, payload, actor=None):
+        """Replace a user's roles. Example: n.rpc.auth.set_user_roles(7, {"roles": [{"name": "Pro"}]})"""
+        fields = UserRolesSchema().load_or_raise(payload)
+        return _user(self._accounts().set_roles(user_id, fields["roles"], actor))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_users(self, query=None):
+        """Users page by page, filterable by email fragment or role name.
+        Example: n.rpc.auth.list_users({"limit": 20, "offset": 0, "role": "Admin"})"""
+        filters = UserFilterSchema().load_or_raise(query or {})
+        page = self._accounts().list_users(**filters)
+        return {"items": [_user(user) for user in page.items], "total": page.total}
+
+    # -- roles and permissions ----------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_roles(self):
+        """Every role with its permissions and how many users hold it. Example: n.rpc.auth.list_roles()"""
+        with self.db.transaction() as session:
+            return [dict(roles_out.dump(role), user_count=count)
+                    for role, count in RoleDirectory(session).listing()]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_role(self, payload, actor=None):
+        """Example: n.rpc.auth.create_role({"name": "Support", "category": "admin",
+                 "permissions": ["users:read", "reservations:read_any"]})"""
+        fields = RoleCreateSchema().load_or_raise(payload)
+        with self.db.transaction() as session:
+            role = RoleDirectory(session).create(
+                fields["name"], fields["category"], fields["permissions"], actor, utcnow())
+            self.events.record(session, "role_changed", role_id=role.id)
+            return roles_out.dump(role)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_role(self, role_id, payload, actor=None):
+        """Rename a role or replace its permissions; applies on the caller's next request.
+        Example: n.rpc.auth.update_role(3, {"permissions": ["users:read"]})"""
+        changes = RoleUpdateSchema().load_or_raise(payload)
+        with self.db.transaction() as session:
+            role = RoleDirectory(session).update(role_id, changes, actor)
+            self.events.record(session, "role_changed", role_id=role.id)
+            return roles_out.dump(role)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def grant_permission(self, role_id, permission):
+        """Add one permission to a role. Example: n.rpc.auth.grant_permission(3, "places:manage")"""
+        role = self._role(role_id)
+        return self.update_role(role_id, {"permissions": sorted(set(role["permissions"]) | {permission})})
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def revoke_permission(self, role_id, permission):
+        """Remove one permission from a role. Example: n.rpc.auth.revoke_permission(3, "places:manage")"""
+        role = self._role(role_id)
+        return self.update_role(role_id, {"permissions": sorted(set(role["permissions"]) - {permission})})
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def delete_role(self, role_id, actor=None):
+        """Delete a role nobody holds (Conflict otherwise). Example: n.rpc.auth.delete_role(9)"""
+        with self.db.transaction() as session:
+            RoleDirectory(session).delete(role_id, actor)
+            self.events.record(session, "role_changed", role_id=role_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_permissions(self):
+        """Every permission a route can demand. Example: n.rpc.auth.list_permissions()"""
+        with self.db.transaction() as session:
+            schema = PermissionSchema()
+            return [schema.dump(p) for p in RoleDirectory(session).permissions.all()]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _accounts(self):
+        c = self.components
+        return Accounts(self.db, self.events, c.tokens, c.passwords, c.policy)
+
+    def _role(self, role_id):
+        with self.db.transaction() as session:
+            return roles_out.dump(RoleDirectory(session).get(role_id))

@@ -1,0 +1,125 @@
+"""Public shapes of the auth API: the same schemas validate HTTP bodies (at the auth
+service's RPC edge) and document them in the gateway's OpenAPI."""
+from marshmallow import fields, validate, validates_schema
+from marshmallow import ValidationError as FieldError
+
+from common.schemas import LenientSchema, Schema, UtcDateTime
+
+ROLE_CATEGORIES = ("admin", "customer")
+email = fields.Email(required=True, validate=validate.Length(max=254))
+password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
+name = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
+phone = fields.String(
+    validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Use E.164 format, e.g. +14155550100."),
+    allow_none=True,
+)
+
+
+class RegisterSchema(Schema):
+    email = email
+    password = password
+    name = name
+    phone = phone
+
+
+class LoginSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TokenPairSchema(LenientSchema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(dump_default="Bearer")
+    expires_in = fields.Integer()
+
+
+class RoleRefSchema(Schema):
+    """A role given by id (must exist) or by name (created when missing)."""
+
+    id = fields.Integer(validate=validate.Range(min=1))
+    name = fields.String(validate=validate.Length(min=1, max=64))
+    category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES), load_default="customer")
+
+    @validates_schema
+    def _one_of_id_or_name(self, data, **_):
+        if ("id" in data) == ("name" in data):
+            raise FieldError("Give exactly one of 'id' or 'name'.")
+
+
+class RoleSummarySchema(LenientSchema):
+    id = fields.Integer()
+    name = fields.String()
+    category = fields.String()
+
+
+class UserSchema(LenientSchema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    notify_email = fields.Boolean()
+    notify_sms = fields.Boolean()
+    is_active = fields.Boolean()
+    roles = fields.List(fields.Nested(RoleSummarySchema))
+    permissions = fields.List(fields.String())
+    created_at = UtcDateTime()
+
+
+class UserUpdateSchema(Schema):
+    name = name
+    phone = phone
+    notify_email = fields.Boolean()
+    notify_sms = fields.Boolean()
+
+
+class UserCreateSchema(RegisterSchema):
+    roles = fields.List(fields.Nested(RoleRefSchema), load_default=list)
+
+
+class UserRolesSchema(Schema):
+    roles = fields.List(fields.Nested(RoleRefSchema), required=True)
+
+
+class UserFilterSchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    email = fields.String(validate=validate.Length(min=1, max=254))
+    role = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class RoleSchema(LenientSchema):
+    id = fields.Integer()
+    name = fields.String()
+    category = fields.String()
+    permissions = fields.List(fields.String())
+    user_count = fields.Integer()
+
+
+class RoleCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    category = fields.String(required=True, validate=validate.OneOf(ROLE_CATEGORIES))
+    permissions = fields.List(fields.String(), load_default=list)
+
+
+class RoleUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=64))
+    category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES))
+    permissions = fields.List(fields.String())
+
+
+class PermissionSchema(LenientSchema):
+    name = fields.String()
+    description = fields.String()
+
+
+class PrincipalSchema(LenientSchema):
+    """What the gateway caches per session: who the caller is and what they may do."""
+
+    user_id = fields.Integer()
+    session_id = fields.String()
+    permissions = fields.List(fields.String())

@@ -1,0 +1,151 @@
+"""Database access: engines tuned for MariaDB/MySQL and SQLite, transactions, and the
+nameko DependencyProvider that hands each worker its service's own database."""
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+from common import config as bookify_config
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes in Python, naive UTC in the column (MySQL DATETIME has no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; use an aware UTC time")
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base every service's models derive from (each has its own metadata)."""
+
+    __abstract__ = True
+
+
+def create_engine(url, pool_size=12):
+    """An engine for `url`. Write transactions are serialised per place of contention:
+    MariaDB row locks (READ COMMITTED), SQLite `BEGIN IMMEDIATE` on one pooled connection."""
+    url = sa.engine.make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,  # sized to nameko's max_workers so workers never churn connections
+        max_overflow=4,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        isolation_level="READ COMMITTED",
+    )
+
+
+def _sqlite_engine(url):
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection per process: sqlite's busy-wait would block eventlet's hub if two
+    # greenthreads of one process fought over the file lock; the pool queue waits greenly.
+    engine = sa.create_engine(
+        url, pool_size=1, max_overflow=0, pool_timeout=60,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy issues BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        # Take the write lock at BEGIN so check-then-insert cannot interleave across processes.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def ensure_database(url):
+    """Create the MariaDB/MySQL database of `url` when missing (SQLite files create themselves)."""
+    url = sa.engine.make_url(url)
+    if url.get_backend_name() != "mysql":
+        return
+    server = sa.create_engine(url.set(database=""), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.exec_driver_sql(
+            f"CREATE DATABASE IF NOT EXISTS `{url.database}` "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+    server.dispose()
+
+
+class Sessions:
+    """Opens sessions on one database; `transaction()` is the unit of work."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.factory = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def for_url(cls, url, pool_size=12):
+        return cls(create_engine(url, pool_size=pool_size))
+
+    @contextmanager
+    def transaction(self):
+        """Commit when the block ends normally, roll back when it raises."""
+        session = self.factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self):
+        self.engine.dispose()
+
+
+class Database(DependencyProvider):
+    """Gives workers `Sessions` on the service's own database (DATABASE_URL template)."""
+
+    def __init__(self, service_name=None):
+        self.service_name = service_name
+
+    _sessions = None
+
+    @property
+    def sessions(self):
+        # Built on first use: other providers (the outbox) may need it during their own setup.
+        if self._sessions is None:
+            config = self.container.config
+            url = bookify_config.database_url(config, self.service_name or self.container.service_name)
+            self._sessions = Sessions.for_url(url, pool_size=int(config.get("max_workers", 10)) + 2)
+        return self._sessions
+
+    def setup(self):
+        self.sessions  # noqa: B018 -- builds the engine at startup, not on the first request
+
+    def stop(self):
+        if self._sessions is not None:
+            self._sessions.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.sessions

@@ -1,0 +1,193 @@
+"""Events: the envelope every event carries, and the transactional outbox.
+
+A state change and the event it causes are written in one database transaction
+(`EventRecorder.record`); `OutboxRelay` publishes committed events to the service's
+`<service>.events` topic exchange with publisher confirms and marks them sent. If the
+broker is down, events wait in the table and go out when it is back: none is lost.
+Delivery is at least once; consumers deduplicate by `event_id`.
+"""
+import json
+import logging
+import uuid
+from datetime import datetime
+
+import eventlet
+import kombu
+import sqlalchemy as sa
+from eventlet.queue import Empty, LightQueue
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Database, UtcDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def envelope(fields):
+    """An event body: a fresh `event_id` and `occurred_at` (UTC) plus the event's fields."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": utcnow().isoformat(),
+        **fields,
+    }
+
+
+class OutboxMixin:
+    """Columns of a service's `outbox` table; each service declares
+    `class OutboxMessage(OutboxMixin, Base)` so the table lives in its own database."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True, default=None)
+
+
+class EventRecorder:
+    """Records events in the caller's transaction. Plain Python: domain code gets one."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def record(self, session, event_type, **fields):
+        body = envelope(fields)
+        session.add(self.model(
+            event_id=body["event_id"], event_type=event_type,
+            payload=json.dumps(body, default=str),
+            created_at=utcnow(),
+        ))
+        session.info["outbox_dirty"] = True
+        return body
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, with publisher confirms, then marks them."""
+
+    def __init__(self, sessions, model, amqp_uri, service_name, batch_size=100):
+        self.sessions = sessions
+        self.model = model
+        self.amqp_uri = amqp_uri
+        self.exchange = get_event_exchange(service_name)
+        self.batch_size = batch_size
+        self._connection = None
+
+    def relay_pending(self):
+        """Publish what is waiting; returns how many went out. Raises if the broker fails,
+        after keeping every row that did go out marked as sent."""
+        published = 0
+        with self.sessions.transaction() as session:
+            # SKIP LOCKED lets several instances relay side by side without double sends.
+            rows = session.scalars(
+                sa.select(self.model)
+                .where(self.model.published_at.is_(None))
+                .order_by(self.model.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            try:
+                producer = self._producer()
+                for row in rows:
+                    producer.publish(
+                        json.loads(row.payload),
+                        exchange=self.exchange, routing_key=row.event_type,
+                        serializer="json", delivery_mode=2, declare=[self.exchange],
+                        retry=False, mandatory=False,
+                    )
+                    row.published_at = utcnow()
+                    published += 1
+            except Exception:
+                self.close()
+                session.flush()
+                if published:
+                    session.commit()
+                raise
+        return published
+
+    def _producer(self):
+        if self._connection is None:
+            self._connection = kombu.Connection(
+                self.amqp_uri, transport_options={"confirm_publish": True},
+                connect_timeout=5,
+            )
+            self._connection.ensure_connection(max_retries=1)
+        return kombu.Producer(self._connection)
+
+    def close(self):
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # the connection is already broken; nothing to release
+                log.debug("closing broken outbox connection", exc_info=True)
+            self._connection = None
+
+    def pending_count(self):
+        with self.sessions.transaction() as session:
+            return session.scalar(
+                sa.select(sa.func.count()).select_from(self.model).where(
+                    self.model.published_at.is_(None)))
+
+
+class Outbox(DependencyProvider):
+    """Gives workers an `EventRecorder`, and runs the relay in the background: right
+    after each commit that recorded events, and every OUTBOX.poll_interval_seconds."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def setup(self):
+        config = self.container.config
+        outbox_config = config.get("OUTBOX") or {}
+        self.poll_interval = float(outbox_config.get("poll_interval_seconds", 2))
+        database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self.relay = OutboxRelay(
+            database.sessions, self.model, config["AMQP_URI"], self.container.service_name,
+            batch_size=int(outbox_config.get("batch_size", 100)),
+        )
+        self.recorder = EventRecorder(self.model)
+        self._wakeups = LightQueue()
+        sa.event.listen(database.sessions.factory, "after_commit", self._after_commit)
+        self._running = False
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._run)
+
+    def stop(self):
+        self._running = False
+        self._wakeups.put(None)
+        self.relay.close()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.recorder
+
+    def _after_commit(self, session):
+        if session.info.pop("outbox_dirty", False):
+            self._wakeups.put(None)
+
+    def _run(self):
+        while self._running:
+            try:
+                self._wakeups.get(timeout=self.poll_interval)
+            except Empty:
+                pass
+            while self._wakeups.qsize():
+                self._wakeups.get_nowait()
+            if not self._running:
+                break
+            self._relay_all()
+
+    def _relay_all(self):
+        try:
+            while self.relay.relay_pending() == self.relay.batch_size:
+                eventlet.sleep(0)
+        except Exception as error:
+            log.warning("outbox: broker unavailable (%s); events wait for the next attempt", error)

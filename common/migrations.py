@@ -1,0 +1,29 @@
+"""Alembic, driven from code: each service keeps its revisions in `<package>/migrations`
+and they run against that service's own database (no alembic.ini needed)."""
+from alembic import command, context
+from alembic.config import Config
+
+from common.db import create_engine, ensure_database
+
+
+def alembic_config(package, url):
+    config = Config()
+    config.set_main_option("script_location", f"{package}:migrations")
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(package, url, revision="head"):
+    ensure_database(url)
+    command.upgrade(alembic_config(package, url), revision)
+
+
+def run_env(metadata):
+    """The body of every service's migrations/env.py (online mode only)."""
+    engine = create_engine(context.config.attributes["url"], pool_size=1)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=metadata,
+                          render_as_batch=True, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,68 @@
+"""marshmallow base for every schema at an edge (HTTP, RPC, events, gRPC): unknown fields
+refused, times timezone-aware and normalised to UTC, failures raised as our ValidationError."""
+from datetime import timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema as _Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowError
+
+from common.errors import ValidationError
+
+
+class Schema(_Schema):
+    """Refuses unknown fields so a typo is an error, not a silently ignored value."""
+
+    class Meta:
+        unknown = RAISE
+
+    def load_or_raise(self, data, **kwargs):
+        """Load `data`, raising common.errors.ValidationError with per-field details."""
+        if not isinstance(data, dict) and not kwargs.get("many"):
+            raise ValidationError("Expected a JSON object", {"_schema": ["Expected a JSON object."]})
+        try:
+            return self.load(data, **kwargs)
+        except MarshmallowError as error:
+            raise ValidationError("Invalid input", _as_details(error.messages)) from None
+
+
+class LenientSchema(Schema):
+    """For outputs built from richer objects: extra attributes are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """ISO-8601 with an offset in, UTC out; a naive time is refused, never guessed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)  # stored UTC without tzinfo in some stores
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class PageQuery(Schema):
+    """`?limit=&offset=` of every list endpoint."""
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+def page_of(item_schema):
+    """The `{"items": [...], "total": n}` shape of a list response."""
+    return Schema.from_dict(
+        {"items": fields.List(fields.Nested(item_schema)), "total": fields.Integer()},
+        name=f"{item_schema.__name__.removesuffix('Schema')}PageSchema",
+    )
+
+
+
+def _as_details(messages):
+    if isinstance(messages, dict):
+        return messages
+    return {"_schema": messages}

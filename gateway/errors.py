@@ -1,0 +1,57 @@
+"""The one table from error type to HTTP status, and the single error body shape:
+{"error": {"code", "message", "details"}}. No handler builds an error by hand."""
+import json
+import logging
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound, RequestEntityTooLarge
+from werkzeug.wrappers import Response
+
+from common import errors
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    errors.ValidationError: 400,
+    errors.Unauthenticated: 401,
+    errors.PaymentDeclined: 402,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.SlotUnavailable: 409,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.RateLimited: 429,
+    errors.ServiceUnavailable: 503,
+    errors.ServiceTimeout: 504,
+}
+
+
+def error_response(exc):
+    """The response for any exception; unknown ones become a bare 500, logged here."""
+    exc = _as_bookify_error(exc)
+    if exc is None:
+        log.exception("unhandled error in gateway")
+        return _json(500, "internal_error", "Something went wrong on our side", {})
+    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    response = _json(status, exc.code, exc.message, exc.details)
+    if isinstance(exc, errors.RateLimited) and "retry_after" in exc.details:
+        response.headers["Retry-After"] = str(exc.details["retry_after"])
+    if isinstance(exc, errors.Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="bookify"'
+    return response
+
+
+def _as_bookify_error(exc):
+    if isinstance(exc, errors.BookifyError) and any(isinstance(exc, kind) for kind in STATUS):
+        return exc
+    if isinstance(exc, RequestEntityTooLarge):
+        return errors.PayloadTooLarge("The request body is larger than allowed")
+    if isinstance(exc, RouteNotFound):
+        return errors.NotFound("No such endpoint")
+    if isinstance(exc, MethodNotAllowed):
+        return errors.ValidationError("Method not allowed for this endpoint", {"method": ["Not allowed."]})
+    return None
+
+
+def _json(status, code, message, details):
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")

@@ -1,0 +1,73 @@
+"""The OpenAPI 3 document, generated from the declared routes and their marshmallow
+schemas (never written by hand)."""
+import re
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields
+
+from common.schemas import LenientSchema
+from gateway.errors import STATUS
+from gateway.routing import ROUTES
+
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+class ErrorBodySchema(LenientSchema):
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    message = fields.String(required=True)
+    details = fields.Dict(metadata={"description": "Per-field messages or other context"})
+
+
+class ErrorSchema(LenientSchema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+def build_spec(version="1.0.0"):
+    spec = APISpec(title="Bookify API", version=version, openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Reserve a place for a time range, pay by card, get notified."})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "Authentication"})
+    spec.components.schema("Error", schema=ErrorSchema)
+    paths = {}
+    for route in ROUTES:
+        path = _CONVERTER.sub(r"{\1}", route.path)
+        paths.setdefault(path, {})[route.method.lower()] = _operation(route)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(route):
+    success = {"description": "OK" if route.status != 204 else "No content"}
+    if route.response is not None:
+        success["content"] = {"application/json": {"schema": route.response}}
+    operation = {
+        "operationId": route.name,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "responses": {str(route.status): success, **_error_responses(route)},
+        "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
+                       for name in _CONVERTER.findall(route.path)],
+    }
+    if route.query is not None:
+        operation["parameters"].append({"in": "query", "schema": route.query})
+    if route.body is not None:
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": route.body}}}
+    if not route.public:
+        operation["security"] = [{"bearer": []}, {"cookie": []}]
+    if route.permission:
+        operation["x-permission"] = route.permission
+        operation["description"] = f"Needs the `{route.permission}` permission."
+    return operation
+
+
+def _error_responses(route):
+    statuses = {400, 413, 429, 503, 504} if route.body is not None else {400, 503, 504}
+    if not route.public:
+        statuses |= {401, 403, 404}
+    error = {"content": {"application/json": {"schema": "Error"}}}
+    reasons = {status: kind.__doc__ for kind, status in reversed(list(STATUS.items()))}
+    return {str(status): {"description": reasons[status], **error} for status in sorted(statuses)}

@@ -1,0 +1,93 @@
+"""Who is calling: the bearer token or `Authentication` cookie is verified locally, and
+the caller's permissions come from a per-session cache, so a request costs no RPC to
+auth once its session is known. Auth's events (`role_changed`, `user_roles_changed`,
+`session_revoked`) evict entries on every gateway instance; a TTL bounds staleness even
+if an event were missed."""
+import time
+from collections import OrderedDict
+
+from nameko.extensions import DependencyProvider
+
+from common.config import section
+from common.errors import Unauthenticated
+from common.permissions import Principal
+from common.tokens import TokenCodec, TokenSettings
+
+COOKIE_NAME = "Authentication"
+
+
+class PrincipalCache:
+    def __init__(self, ttl_seconds=60, max_entries=50_000, clock=time.monotonic):
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries = OrderedDict()  # (user_id, session_id) -> (expires, Principal)
+
+    def get(self, user_id, session_id):
+        entry = self._entries.get((user_id, session_id))
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def put(self, principal):
+        key = (principal.user_id, principal.session_id)
+        self._entries[key] = (self.clock() + self.ttl, principal)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget_user(self, user_id):
+        for key in [key for key in self._entries if key[0] == user_id]:
+            del self._entries[key]
+
+    def forget_session(self, session_id):
+        for key in [key for key in self._entries if key[1] == session_id]:
+            del self._entries[key]
+
+    def clear(self):
+        self._entries.clear()
+
+
+class Authentication(DependencyProvider):
+    """Verifies access tokens and resolves them to a `Principal`."""
+
+    def setup(self):
+        config = self.container.config
+        gateway = section(config, "GATEWAY")
+        self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")))
+        self.cache = PrincipalCache(ttl_seconds=float(gateway.get("permission_cache_ttl_seconds", 60)))
+        self.cookie_secure = bool(gateway.get("cookie_secure", False))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def authenticate(self, request, fetch_principal):
+        """The caller of `request`; `fetch_principal(user_id, session_id)` asks auth on a miss."""
+        claims = self.tokens.verify_access_token(bearer_token(request))
+        principal = self.cache.get(claims.user_id, claims.session_id)
+        if principal is None:
+            found = fetch_principal(claims.user_id, claims.session_id)
+            principal = Principal(found["user_id"], found["session_id"], frozenset(found["permissions"]))
+            self.cache.put(principal)
+        return principal
+
+    def set_cookie(self, response, access_token, max_age):
+        response.set_cookie(COOKIE_NAME, access_token, max_age=max_age, path="/",
+                            httponly=True, samesite="Lax", secure=self.cookie_secure)
+
+    def clear_cookie(self, response):
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="Lax",
+                               secure=self.cookie_secure)
+
+
+def bearer_token(request):
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Use 'Authorization: Bearer <access_token>'")
+        return token.strip()
+    token = request.cookies.get(COOKIE_NAME)
+    if not token:
+        raise Unauthenticated("Sign in first: no access token was sent")
+    return token

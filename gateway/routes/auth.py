@@ -1,0 +1,39 @@
+"""/v1/auth: register, login (bearer tokens and the Authentication cookie), refresh, logout."""
+from common.contracts.auth import LoginSchema, RefreshSchema, RegisterSchema, TokenPairSchema, UserSchema
+from gateway.http import json_response
+from gateway.routing import route
+
+
+class AuthRoutes:
+    @route("POST", "/v1/auth/register", tag="auth", status=201, public=True,
+           body=RegisterSchema, response=UserSchema)
+    def register(self, call):
+        """Create a customer account (default customer role)."""
+        return self.auth.register(call.body)
+
+    @route("POST", "/v1/auth/login", tag="auth", public=True, body=LoginSchema, response=TokenPairSchema)
+    def login(self, call):
+        """Exchange email and password for tokens; also sets the Authentication cookie."""
+        tokens = self.auth.login(call.body)
+        response = json_response(tokens)
+        self.authentication.set_cookie(response, tokens["access_token"], tokens["expires_in"])
+        return response
+
+    @route("POST", "/v1/auth/refresh", tag="auth", public=True, body=RefreshSchema, response=TokenPairSchema)
+    def refresh(self, call):
+        """Rotate the refresh token: a new pair, and the old refresh token stops working."""
+        tokens = self.auth.refresh(call.body)
+        response = json_response(tokens)
+        self.authentication.set_cookie(response, tokens["access_token"], tokens["expires_in"])
+        return response
+
+    @route("POST", "/v1/auth/logout", tag="auth", status=204)
+    def logout(self, call):
+        """End this session: its refresh token and access token stop working."""
+        principal = call.principal
+        self.auth.logout(principal.user_id, principal.session_id)
+        self.authentication.cache.forget_session(principal.session_id)
+        response = json_response(None, status=204)
+        response.set_data(b"")
+        self.authentication.clear_cookie(response)
+        return response

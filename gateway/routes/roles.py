@@ -1,0 +1,60 @@
+"""/v1/roles and /v1/permissions: roles as data, editable at runtime."""
+from marshmallow import fields
+
+from common.contracts.auth import PermissionSchema, RoleCreateSchema, RoleSchema, RoleUpdateSchema
+from common.permissions import requires
+from common.schemas import LenientSchema
+from gateway.routing import route
+
+
+class RoleListSchema(LenientSchema):
+    items = fields.List(fields.Nested(RoleSchema))
+    total = fields.Integer()
+
+
+class PermissionListSchema(LenientSchema):
+    items = fields.List(fields.Nested(PermissionSchema))
+    total = fields.Integer()
+
+
+def _listing(items):
+    return {"items": items, "total": len(items)}
+
+
+class RoleRoutes:
+    @route("GET", "/v1/roles", tag="roles", response=RoleListSchema)
+    @requires("roles:read")
+    def list_roles(self, call):
+        """Every role with its permissions and number of holders."""
+        return _listing(self.auth.list_roles())
+
+    @route("POST", "/v1/roles", tag="roles", status=201, body=RoleCreateSchema, response=RoleSchema)
+    @requires("roles:manage")
+    def create_role(self, call):
+        """Create a role with a category and permissions."""
+        return self._changed_role(self.auth.create_role(call.body, call.principal.as_actor()))
+
+    @route("PATCH", "/v1/roles/<int:role_id>", tag="roles", body=RoleUpdateSchema, response=RoleSchema)
+    @requires("roles:manage")
+    def update_role(self, call, role_id):
+        """Rename a role or replace its permissions; applies from the next request."""
+        return self._changed_role(self.auth.update_role(role_id, call.body, call.principal.as_actor()))
+
+    @route("DELETE", "/v1/roles/<int:role_id>", tag="roles", status=204)
+    @requires("roles:manage")
+    def delete_role(self, call, role_id):
+        """Delete a role; 409 while users still hold it."""
+        self.auth.delete_role(role_id, call.principal.as_actor())
+        self._changed_role(None)
+        return 204, ""
+
+    @route("GET", "/v1/permissions", tag="roles", response=PermissionListSchema)
+    @requires("roles:read")
+    def list_permissions(self, call):
+        """Every permission name a route can demand."""
+        return _listing(self.auth.list_permissions())
+
+    def _changed_role(self, role):
+        # This instance forgets at once; the others on auth's role_changed event.
+        self.authentication.cache.clear()
+        return role

@@ -1,0 +1,39 @@
+"""/v1/users: the caller's own profile, and user administration."""
+from common.contracts.auth import (
+    UserCreateSchema, UserFilterSchema, UserRolesSchema, UserSchema, UserUpdateSchema,
+)
+from common.permissions import requires
+from common.schemas import page_of
+from gateway.routing import route
+
+
+class UserRoutes:
+    @route("GET", "/v1/users/me", tag="users", response=UserSchema)
+    def me(self, call):
+        """The caller, with roles and permissions."""
+        return self.auth.get_user(call.principal.user_id)
+
+    @route("PATCH", "/v1/users/me", tag="users", body=UserUpdateSchema, response=UserSchema)
+    def update_me(self, call):
+        """Change the caller's name, phone or notification choices."""
+        return self.auth.update_profile(call.principal.user_id, call.body)
+
+    @route("POST", "/v1/users", tag="users", status=201, body=UserCreateSchema, response=UserSchema)
+    @requires("users:create")
+    def create_user(self, call):
+        """Create a user with roles given by id, or by name (created when missing)."""
+        return self.auth.create_user(call.body, call.principal.as_actor())
+
+    @route("GET", "/v1/users", tag="users", query=UserFilterSchema, response=page_of(UserSchema))
+    @requires("users:read")
+    def list_users(self, call):
+        """List users, filterable by email fragment or role name."""
+        return self.auth.list_users(call.query)
+
+    @route("PUT", "/v1/users/<int:user_id>/roles", tag="users", body=UserRolesSchema, response=UserSchema)
+    @requires("users:manage_roles")
+    def set_user_roles(self, call, user_id):
+        """Replace a user's roles."""
+        user = self.auth.set_user_roles(user_id, call.body, call.principal.as_actor())
+        self.authentication.cache.forget_user(user_id)
+        return user

@@ -1,0 +1,81 @@
+"""`route`: one declaration per endpoint that wires the HTTP entrypoint, authentication,
+the permission check, body/query parsing, and the route's entry in the OpenAPI document."""
+import json
+from dataclasses import dataclass
+
+from werkzeug.wrappers import Response
+
+from common.errors import ValidationError
+from common.permissions import authorize
+from gateway.http import http
+
+ROUTES = []  # every declared RouteSpec, in declaration order: the OpenAPI source
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    name: str
+    summary: str
+    tag: str
+    status: int
+    body: type | None
+    query: type | None
+    response: type | None
+    permission: str | None
+    public: bool
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the authenticated caller, parsed body and query."""
+
+    request: object
+    principal: object = None
+    body: dict | None = None
+    query: dict | None = None
+
+
+def route(method, path, *, tag, status=200, body=None, query=None, response=None, public=False):
+    """Declare an endpoint. A handler marked with `common.permissions.requires` demands that
+    permission; otherwise a non-public route needs any signed-in user."""
+
+    def decorate(handler):
+        permission = getattr(handler, "required_permission", None)
+        summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
+        ROUTES.append(RouteSpec(method, path, handler.__name__, summary, tag, status, body, query,
+                                response, permission, public))
+
+        def entry(self, request, **path_values):
+            call = Call(request)
+            if not public:
+                call.principal = self.authentication.authenticate(request, self.auth.principal)
+                authorize(call.principal, permission)
+            if body is not None:
+                call.body = read_json_object(request)
+            if query is not None:
+                call.query = query().load_or_raise(request.args.to_dict())
+            result = handler(self, call, **path_values)
+            if status == 200 or isinstance(result, (tuple, Response)):
+                return result
+            return status, result
+
+        entry.__name__ = handler.__name__
+        entry.__doc__ = handler.__doc__
+        return http(method, path)(entry)
+
+    return decorate
+
+
+def read_json_object(request):
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValidationError("The body is not valid JSON", {"body": [str(error)]}) from None
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object", {"body": ["Expected a JSON object."]})
+    return data

@@ -1,0 +1,34 @@
+"""The `gateway` service: Bookify's HTTP API. Routes live in gateway/routes (one module
+per resource); this class wires them to the services they call."""
+from nameko.events import BROADCAST, event_handler
+
+from common.rpc import TimedServiceRpc
+from gateway.principals import Authentication
+from gateway.routes.auth import AuthRoutes
+from gateway.routes.roles import RoleRoutes
+from gateway.routes.system import SystemRoutes
+from gateway.routes.users import UserRoutes
+
+
+def _broadcast(event_type):
+    # Every gateway instance must hear it (its own queue); a missed one only costs the cache TTL.
+    return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
+
+
+class GatewayService(SystemRoutes, AuthRoutes, UserRoutes, RoleRoutes):
+    name = "gateway"
+
+    auth = TimedServiceRpc("auth")
+    authentication = Authentication()
+
+    @_broadcast("role_changed")
+    def forget_all_permissions(self, payload):
+        self.authentication.cache.clear()
+
+    @_broadcast("user_roles_changed")
+    def forget_user_permissions(self, payload):
+        self.authentication.cache.forget_user(payload["user_id"])
+
+    @_broadcast("session_revoked")
+    def forget_session(self, payload):
+        self.authentication.cache.forget_session(payload["session_id"])
