@@ -140,7 +140,7 @@ class Accounts:
                     email=email, password_hash=password_hash, name=fields.get("name"),
                     phone=fields.get("phone"), created_at=now, updated_at=now, roles=roles))
         except IntegrityError:  # a concurrent registration of the same email won
-            raise Conflict("An account with this email exists", {"email": ["Already registered."]})
+            raise Conflict("An account with this email exists", {"email": ["Already registered."]}) from None
         self.events.record(session, "user_registered", user_id=user.id, email=user.email,
                            name=user.name, phone=user.phone, source=source)
         return user

@@ -5,7 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from common.db import Base as CommonBase, UtcDateTime
+from common.db import Base as CommonBase
+from common.db import UtcDateTime
 from common.events import OutboxMixin
 
 

@@ -39,7 +39,8 @@ class RoleDirectory:
             if "id" in ref:
                 role = self.roles.get(ref["id"])
                 if role is None:
-                    raise ValidationError("Unknown role", {"roles": {index: [f"No role with id {ref['id']}."]}})
+                    detail = {index: [f"No role with id {ref['id']}."]}
+                    raise ValidationError("Unknown role", {"roles": detail})
             else:
                 role = self.roles.by_name(ref["name"]) or self.roles.add(
                     Role(name=ref["name"], category=ref.get("category", "customer"), created_at=now))

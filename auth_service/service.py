@@ -3,6 +3,7 @@
 Operators call these from `nameko shell --config config.yaml` as `n.rpc.auth.<method>`.
 `actor` is who acts: None from the console (full trust), the gateway passes the caller."""
 import eventlet.tpool
+import nameko
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
@@ -13,8 +14,17 @@ from auth_service.rbac import RoleDirectory
 from auth_service.throttling import ThrottlePolicy
 from common.config import section
 from common.contracts.auth import (
-    LoginSchema, PermissionSchema, RefreshSchema, RegisterSchema, RoleCreateSchema, RoleSchema,
-    RoleUpdateSchema, UserCreateSchema, UserFilterSchema, UserRolesSchema, UserSchema,
+    LoginSchema,
+    PermissionSchema,
+    RefreshSchema,
+    RegisterSchema,
+    RoleCreateSchema,
+    RoleSchema,
+    RoleUpdateSchema,
+    UserCreateSchema,
+    UserFilterSchema,
+    UserRolesSchema,
+    UserSchema,
     UserUpdateSchema,
 )
 from common.db import Database, utcnow
@@ -30,7 +40,7 @@ class AuthComponents(DependencyProvider):
     """Reads the JWT and AUTH config once; hands workers the token codec, hasher and policy."""
 
     def setup(self):
-        config = self.container.config
+        config = nameko.config
         auth = section(config, "AUTH")
         self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")))
         self.passwords = Passwords(offload=eventlet.tpool.execute)

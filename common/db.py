@@ -1,9 +1,10 @@
 """Database access: engines tuned for MariaDB/MySQL and SQLite, transactions, and the
 nameko DependencyProvider that hands each worker its service's own database."""
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nameko
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -21,15 +22,15 @@ class UtcDateTime(sa.TypeDecorator):
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime given; use an aware UTC time")
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
+        return value.replace(tzinfo=UTC) if value is not None else None
 
 
 def utcnow():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -135,7 +136,7 @@ class Database(DependencyProvider):
     def sessions(self):
         # Built on first use: other providers (the outbox) may need it during their own setup.
         if self._sessions is None:
-            config = self.container.config
+            config = nameko.config
             url = bookify_config.database_url(config, self.service_name or self.container.service_name)
             self._sessions = Sessions.for_url(url, pool_size=int(config.get("max_workers", 10)) + 2)
         return self._sessions

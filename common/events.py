@@ -13,6 +13,7 @@ from datetime import datetime
 
 import eventlet
 import kombu
+import nameko
 import sqlalchemy as sa
 from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider
@@ -141,7 +142,7 @@ class Outbox(DependencyProvider):
         self.model = model
 
     def setup(self):
-        config = self.container.config
+        config = nameko.config
         outbox_config = config.get("OUTBOX") or {}
         self.poll_interval = float(outbox_config.get("poll_interval_seconds", 2))
         database = next(d for d in self.container.dependencies if isinstance(d, Database))

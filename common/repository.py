@@ -3,8 +3,9 @@
 Domain code depends on `Repository`; swapping the store means another implementation,
 not another domain."""
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 

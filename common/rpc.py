@@ -1,6 +1,7 @@
 """RPC between services: our typed errors cross the wire as themselves, and every call
 has a deadline, so a stopped or stuck service becomes 503/504 instead of a hang."""
 import eventlet
+import nameko
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.rpc import ServiceRpc
@@ -18,7 +19,7 @@ class TimedServiceRpc(ServiceRpc):
 
     def setup(self):
         super().setup()
-        self.timeout = float(self.container.config.get("RPC_TIMEOUT", 10))
+        self.timeout = float(nameko.config.get("RPC_TIMEOUT", 10))
 
     def get_dependency(self, worker_ctx):
         return TimedClient(super().get_dependency(worker_ctx), self.target_service, self.timeout)

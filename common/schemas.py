@@ -1,8 +1,9 @@
 """marshmallow base for every schema at an edge (HTTP, RPC, events, gRPC): unknown fields
 refused, times timezone-aware and normalised to UTC, failures raised as our ValidationError."""
-from datetime import timezone
+from datetime import UTC
 
-from marshmallow import EXCLUDE, RAISE, Schema as _Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, fields, validate
+from marshmallow import Schema as _Schema
 from marshmallow import ValidationError as MarshmallowError
 
 from common.errors import ValidationError
@@ -38,11 +39,11 @@ class UtcDateTime(fields.AwareDateTime):
         super().__init__(format="iso", **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(UTC)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)  # stored UTC without tzinfo in some stores
+            value = value.replace(tzinfo=UTC)  # stored UTC without tzinfo in some stores
         return super()._serialize(value, attr, obj, **kwargs)
 
 

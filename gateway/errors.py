@@ -3,7 +3,8 @@
 import json
 import logging
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Response
 
 from common import errors

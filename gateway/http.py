@@ -2,6 +2,7 @@
 unknown routes), a request-body size limit, and JSON responses from plain values."""
 import json
 
+import nameko
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -41,7 +42,7 @@ class JsonHttp(HttpRequestHandler):
 
     def setup(self):
         super().setup()
-        gateway = self.container.config.get("GATEWAY") or {}
+        gateway = nameko.config.get("GATEWAY") or {}
         self.max_body = int(gateway.get("max_body_bytes", DEFAULT_MAX_BODY))
 
     def handle_request(self, request):

@@ -6,6 +6,7 @@ if an event were missed."""
 import time
 from collections import OrderedDict
 
+import nameko
 from nameko.extensions import DependencyProvider
 
 from common.config import section
@@ -52,7 +53,7 @@ class Authentication(DependencyProvider):
     """Verifies access tokens and resolves them to a `Principal`."""
 
     def setup(self):
-        config = self.container.config
+        config = nameko.config
         gateway = section(config, "GATEWAY")
         self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")))
         self.cache = PrincipalCache(ttl_seconds=float(gateway.get("permission_cache_ttl_seconds", 60)))

@@ -1,7 +1,7 @@
 """Public shapes of the auth API: the same schemas validate HTTP bodies (at the auth
 service's RPC edge) and document them in the gateway's OpenAPI."""
-from marshmallow import fields, validate, validates_schema
 from marshmallow import ValidationError as FieldError
+from marshmallow import fields, validate, validates_schema
 
 from common.schemas import LenientSchema, Schema, UtcDateTime
 

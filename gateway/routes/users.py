@@ -1,6 +1,10 @@
 """/v1/users: the caller's own profile, and user administration."""
 from common.contracts.auth import (
-    UserCreateSchema, UserFilterSchema, UserRolesSchema, UserSchema, UserUpdateSchema,
+    UserCreateSchema,
+    UserFilterSchema,
+    UserRolesSchema,
+    UserSchema,
+    UserUpdateSchema,
 )
 from common.permissions import requires
 from common.schemas import page_of

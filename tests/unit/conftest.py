@@ -1,0 +1,1 @@
+from tests.unit.auth_fixtures import accounts, clock, tokens  # noqa: F401  (fixtures)
