@@ -24,6 +24,8 @@ from common.db import Database, UtcDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
+PUBLISH_TIMEOUT = 5  # seconds to wait for the broker's confirm before calling it a failure
+
 
 def envelope(fields):
     """An event body: a fresh `event_id` and `occurred_at` (UTC) plus the event's fields."""
@@ -79,6 +81,10 @@ class OutboxRelay:
     def relay_pending(self):
         """Publish what is waiting; returns how many went out. Raises if the broker fails,
         after keeping every row that did go out marked as sent."""
+        if not self.pending_count():
+            return 0
+        # Connect before locking rows: an unreachable broker must not hold the database.
+        producer = self._producer()
         published = 0
         with self.sessions.transaction() as session:
             # SKIP LOCKED lets several instances relay side by side without double sends.
@@ -89,22 +95,18 @@ class OutboxRelay:
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            if not rows:
-                return 0
             try:
-                producer = self._producer()
                 for row in rows:
                     producer.publish(
                         json.loads(row.payload),
                         exchange=self.exchange, routing_key=row.event_type,
                         serializer="json", delivery_mode=2, declare=[self.exchange],
-                        retry=False, mandatory=False,
+                        retry=False, timeout=PUBLISH_TIMEOUT,
                     )
                     row.published_at = utcnow()
                     published += 1
             except Exception:
                 self.close()
-                session.flush()
                 if published:
                     session.commit()
                 raise
@@ -116,7 +118,7 @@ class OutboxRelay:
                 self.amqp_uri, transport_options={"confirm_publish": True},
                 connect_timeout=5,
             )
-            self._connection.ensure_connection(max_retries=1)
+            self._connection.connect()  # fail fast: the next poll is the retry
         return kombu.Producer(self._connection)
 
     def close(self):

@@ -26,7 +26,8 @@ def test_seed_again_keeps_admin_edits_to_seeded_roles(auth_db, clock):
     with auth_db.transaction() as session:
         RoleDirectory(session).ensure_seeded(clock())
     with auth_db.transaction() as session:
-        assert RoleDirectory(session).roles.by_name("Pro").permissions == ["reservations:create", "users:read"]
+        pro = RoleDirectory(session).roles.by_name("Pro")
+        assert pro.permissions == ["reservations:create", "users:read"]
 
 
 def test_resolve_by_id_and_by_name_creates_the_missing_name(auth_db, clock):

@@ -1,0 +1,69 @@
+"""The auth service in a real nameko container on the real broker: RPC calls, typed
+errors across the wire, the user_registered event, and throttling across instances."""
+import pytest
+from nameko.standalone.rpc import ServiceRpcClient
+
+import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+from auth_service.service import AuthService
+from common.errors import Conflict, RateLimited, Unauthenticated, ValidationError
+from tests.service.amqp_probe import EventProbe
+
+ANN = {"email": "ann@example.com", "password": "password-123", "name": "Ann", "phone": "+14155550100"}
+
+
+@pytest.fixture
+def auth(auth_db, service_config, container_factory):
+    container = container_factory(AuthService, service_config)
+    container.start()
+    with ServiceRpcClient("auth", timeout=10) as client:
+        yield client
+
+
+def test_register_login_and_principal_over_rpc(auth, service_config):
+    probe = EventProbe(service_config["AMQP_URI"], "auth", "user_registered")
+    user = auth.register(ANN)
+    assert user["roles"] == [{"id": 4, "name": "Free", "category": "customer"}]
+    assert "password" not in user and "password_hash" not in user
+
+    [(kind, event)] = probe.drain(timeout=5)
+    assert kind == "user_registered"
+    assert {k: event[k] for k in ("user_id", "email", "name", "phone")} == {
+        "user_id": user["id"], "email": "ann@example.com", "name": "Ann", "phone": "+14155550100"}
+    probe.close()
+
+    tokens = auth.login({"email": "ann@example.com", "password": "password-123"})
+    assert tokens["token_type"] == "Bearer"
+
+
+def test_errors_arrive_as_our_typed_exceptions(auth):
+    auth.register(ANN)
+    with pytest.raises(Conflict):
+        auth.register(ANN)
+    with pytest.raises(ValidationError) as invalid:
+        auth.register({"email": "not-an-email", "password": "short"})
+    assert set(invalid.value.details) == {"email", "password"}
+    with pytest.raises(Unauthenticated):
+        auth.login({"email": "ann@example.com", "password": "wrong-password"})
+
+
+def test_operator_console_methods_manage_roles(auth):
+    role = auth.create_role({"name": "Support", "category": "admin", "permissions": ["users:read"]})
+    role = auth.grant_permission(role["id"], "roles:read")
+    assert role["permissions"] == ["roles:read", "users:read"]
+    role = auth.revoke_permission(role["id"], "users:read")
+    assert role["permissions"] == ["roles:read"]
+    assert "Support" in [r["name"] for r in auth.list_roles()]
+    auth.delete_role(role["id"])
+    assert "Support" not in [r["name"] for r in auth.list_roles()]
+
+
+def test_login_throttling_holds_across_two_instances(auth_db, service_config, container_factory):
+    for _ in range(2):  # two auth instances consume the same queue, round robin
+        container_factory(AuthService, service_config).start()
+    with ServiceRpcClient("auth", timeout=10) as auth:
+        auth.register(ANN)
+        for _ in range(5):  # LOGIN_MAX_FAILURES default
+            with pytest.raises(Unauthenticated):
+                auth.login({"email": "ann@example.com", "password": "wrong-password"})
+        with pytest.raises(RateLimited):
+            auth.login({"email": "ann@example.com", "password": "password-123"})

@@ -1,0 +1,77 @@
+"""The transactional outbox: an event recorded with its state change is published after
+commit, survives a broker outage, and goes out exactly once."""
+import eventlet
+import pytest
+from nameko.testing.services import entrypoint_hook
+
+from auth_service.models import OutboxMessage
+from auth_service.service import AuthService
+from common.events import EventRecorder, OutboxRelay
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.service.amqp_probe import EventProbe
+
+UNREACHABLE = "amqp://guest:guest@127.0.0.1:1//"
+
+
+@pytest.fixture
+def probe(service_config):
+    probe = EventProbe(service_config["AMQP_URI"], "auth")
+    yield probe
+    probe.close()
+
+
+def _record(auth_db, **fields):
+    with auth_db.transaction() as session:
+        return EventRecorder(OutboxMessage).record(session, "user_registered", **fields)
+
+
+def test_relay_keeps_events_while_the_broker_is_down_and_sends_them_once_later(
+        auth_db, service_config, probe):
+    body = _record(auth_db, user_id=7, email="e@example.com", name=None, phone=None)
+
+    down = OutboxRelay(auth_db, OutboxMessage, UNREACHABLE, "auth")
+    with pytest.raises((OSError, ConnectionError)):
+        down.relay_pending()
+    assert down.pending_count() == 1
+
+    up = OutboxRelay(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth")
+    assert up.relay_pending() == 1
+    assert up.relay_pending() == 0
+    up.close()
+    assert probe.drain(timeout=5) == [("user_registered", body)]
+    assert probe.drain(timeout=0.5) == []  # and never twice
+
+
+def test_nothing_is_published_for_a_rolled_back_transaction(auth_db, service_config, probe):
+    with pytest.raises(RuntimeError):
+        with auth_db.transaction() as session:
+            EventRecorder(OutboxMessage).record(session, "user_registered", user_id=1)
+            raise RuntimeError("state change failed")
+    relay = OutboxRelay(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth")
+    assert relay.relay_pending() == 0
+    assert probe.drain(timeout=0.5) == []
+
+
+def test_registration_during_a_broker_outage_is_announced_once_the_broker_is_back(
+        auth_db, service_config, container_factory, probe):
+    host, port = "127.0.0.1", 5672
+    proxy = TcpProxy(host, port)
+    vhost = service_config["AMQP_URI"].rsplit("/", 1)[1]
+    proxied = dict(service_config, AMQP_URI=f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}")
+    container = container_factory(AuthService, proxied)
+    container.start()
+    try:
+        proxy.cut()
+        with entrypoint_hook(container, "register") as register:
+            user = register({"email": "outage@example.com", "password": "password-123"})
+        eventlet.sleep(1.0)  # several relay attempts fail meanwhile
+        assert OutboxRelay(auth_db, OutboxMessage, UNREACHABLE, "auth").pending_count() == 1
+        assert probe.drain(timeout=0.3) == []
+
+        proxy.restore()
+        received = probe.drain(timeout=8)
+        assert [(kind, body["user_id"]) for kind, body in received] == [("user_registered", user["id"])]
+        eventlet.sleep(1.0)  # several more relay rounds: the event must not go out again
+        assert probe.drain(timeout=0.3) == []
+    finally:
+        proxy.close()
