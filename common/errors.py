@@ -4,6 +4,7 @@ Services raise these; the gateway maps each type to an HTTP status in one table
 (gateway/errors.py) and gRPC maps them to status codes. Constructor arguments are
 JSON-safe so the exception survives nameko's RPC serialisation unchanged.
 """
+import json
 
 
 class BookifyError(Exception):
@@ -12,9 +13,13 @@ class BookifyError(Exception):
     code = "error"
 
     def __init__(self, message=None, details=None):
-        super().__init__(message, details)
+        if isinstance(details, str):  # arrived over RPC (see below)
+            details = json.loads(details)
         self.message = message or self.__class__.__doc__
         self.details = details or {}
+        # nameko stringifies every scalar in exception args; details travel as one JSON
+        # string so numbers stay numbers on the other side.
+        super().__init__(self.message, json.dumps(self.details, default=str))
 
     def __str__(self):
         return self.message
