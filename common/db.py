@@ -55,7 +55,19 @@ def create_engine(url, pool_size=12):
     )
 
 
+_sqlite_engines = {}
+
+
 def _sqlite_engine(url):
+    # One engine per file per process, shared by every container and script in it: two
+    # engines in one process would fight over the file lock with sqlite's blocking busy-wait.
+    key = url.render_as_string(hide_password=False)
+    if key not in _sqlite_engines:
+        _sqlite_engines[key] = _new_sqlite_engine(url)
+    return _sqlite_engines[key]
+
+
+def _new_sqlite_engine(url):
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # One connection per process: sqlite's busy-wait would block eventlet's hub if two

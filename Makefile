@@ -1,0 +1,54 @@
+# Bookify developer tasks; `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PY := .venv/bin/python
+# python3.11 if present, else python3 (its version is checked before creating the venv).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+IS_311 := 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+LOCK_HEADER := \# Full pinned lock; edit requirements/*.in then regenerate with `make lock`
+
+.PHONY: help venv lock run test migrate seed bench clean distclean
+
+help: ## list the targets
+	@echo "Bookify: make <target>"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+venv: .venv/.installed ## create .venv and install requirements/lock.txt
+
+.venv/.installed: requirements/lock.txt
+	@$(PYTHON) -c $(IS_311) 2>/dev/null \
+	  || { echo "Bookify needs Python 3.11; found '$(PYTHON)'. Install python3.11 or pass PYTHON=/path/to/python3.11." >&2; exit 1; }
+	@# Reuse a working 3.11 venv; recreate one that is broken or on another Python.
+	$(PY) -c $(IS_311) 2>/dev/null || $(PYTHON) -m venv --clear .venv
+	.venv/bin/pip install -q -r requirements/lock.txt
+	touch $@
+
+lock: ## regenerate requirements/lock.txt from requirements/*.in in a throwaway venv
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install -q $(addprefix -r ,$(wildcard requirements/*.in)); \
+	{ echo '$(LOCK_HEADER)'; "$$tmp/venv/bin/pip" freeze --exclude-editable; } > "$$tmp/lock.txt"; \
+	mv "$$tmp/lock.txt" requirements/lock.txt; echo "requirements/lock.txt regenerated"
+
+run: venv ## start RabbitMQ if needed, migrate, seed and run every service (Ctrl-C stops)
+	$(PY) -m scripts.run_local
+
+test: venv ## run the test suite (starts RabbitMQ/MariaDB first if needed)
+	bash scripts/ensure_infra.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+migrate: venv ## apply database migrations
+	$(PY) -m scripts.migrate
+
+seed: venv ## load seed data
+	$(PY) -m scripts.seed
+
+bench: venv ## run the benchmarks
+	$(PY) -m bench
+
+clean: ## remove var/ (local databases, logs) and caches; keeps .venv
+	rm -rf var .pytest_cache *.egg-info
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf .venv

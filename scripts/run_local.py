@@ -1,0 +1,134 @@
+"""Body of `make run`: ensure RabbitMQ, migrate and seed, run every Bookify service until Ctrl-C.
+Settings come from the same environment variables config.yaml reads."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from scripts import launcher
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+ADMIN_VARS = ("BOOKIFY_ADMIN_EMAIL", "BOOKIFY_ADMIN_PASSWORD")
+DEV_ADMIN = ("admin@bookify.local", "change-me-admin-password")  # config.yaml's defaults
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _mask(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _rel(path: Path) -> str:
+    return os.path.relpath(path, Path.cwd())
+
+
+def ensure_rabbitmq() -> None:
+    uri = urlsplit(os.environ.get("AMQP_URI", DEFAULT_AMQP_URI))
+    host, port = uri.hostname or "127.0.0.1", uri.port or 5672
+    if _reachable(host, port):
+        print(f"RabbitMQ reachable at {host}:{port}")
+        return
+    print(f"RabbitMQ is not reachable at {host}:{port}.")
+    if host in ("127.0.0.1", "localhost", "::1") and shutil.which("rabbitmq-server"):
+        print("Starting it: rabbitmq-server -detached (needs root) ...")
+        if subprocess.run(["rabbitmq-server", "-detached"]).returncode == 0:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if _reachable(host, port):
+                    print("RabbitMQ started")
+                    return
+                time.sleep(1)
+        sys.exit("RabbitMQ did not come up within 30 s; see /var/log/rabbitmq/ "
+                 "or start it yourself: sudo rabbitmq-server -detached")
+    sys.exit("Install and start RabbitMQ, then retry:\n"
+             "  sudo apt-get install rabbitmq-server && sudo rabbitmq-server -detached\n"
+             "  or: docker compose up rabbitmq\n"
+             "(or point AMQP_URI at a running broker)")
+
+
+def _gateway_address() -> tuple[str, int]:
+    # WEB_SERVER_ADDRESS is ${GATEWAY_ADDRESS:0.0.0.0:8000} in config.yaml; probe a wildcard bind locally.
+    host, port = os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000").rsplit(":", 1)
+    return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host), int(port)
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # same clean shutdown as Ctrl-C
+
+
+def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # keep our lines in order with the children's output
+    ensure_rabbitmq()
+    (ROOT / "var").mkdir(exist_ok=True)
+    email = os.environ.get("BOOKIFY_ADMIN_EMAIL", DEV_ADMIN[0])
+    defaults = [f"{var}={val}" for var, val in zip(ADMIN_VARS, DEV_ADMIN, strict=True)
+                if var not in os.environ]
+    if defaults:
+        print(f"Using dev admin defaults: {', '.join(defaults)}")
+    host, port = _gateway_address()
+    base = f"http://{host}:{port}"
+    if _reachable(host, port):
+        # Otherwise the new gateway dies on bind while an old one answers the health check.
+        sys.exit(f"Port {port} is already in use (another `make run`?). Stop it or set GATEWAY_ADDRESS.")
+
+    stack = launcher.Stack(ROOT)
+    # Explicit: Python leaves SIGINT ignored if it started ignored (e.g. launched from a script with `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 0
+    try:
+        print("Migrating and seeding ...", flush=True)
+        stack.prepare()
+        print(f"Starting {', '.join(stack.services)} ...", flush=True)
+        stack.start()
+        stack.wait_ready(f"{base}/health")
+        db_url = os.environ.get("BOOKIFY_DB_URL")
+        store = f"BOOKIFY_DB_URL={_mask(db_url)}" if db_url else "SQLite (default), var/bookify_<service>.db"
+        password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
+            else f"password {DEV_ADMIN[1]} (dev default)"
+        print(f"\nBookify is running\n"
+              f"  gateway:  {base}\n"
+              f"  OpenAPI:  {base}/openapi.json\n"
+              f"  admin:    {email}, {password}\n"
+              f"  store:    {store}\n"
+              f"  logs:     {', '.join(_rel(p) for p in stack.logs.values())}\n"
+              f"Ctrl-C to stop.", flush=True)
+        while True:
+            stack.check()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nStopping Bookify ...", flush=True)
+    except subprocess.CalledProcessError as exc:
+        print(f"python {' '.join(exc.cmd[1:])} failed with exit code {exc.returncode}", file=sys.stderr)
+        code = 1
+    except (RuntimeError, TimeoutError) as exc:
+        print(exc, file=sys.stderr)
+        code = 1
+    finally:
+        # A second Ctrl-C must not cut the shutdown short; stop() escalates to SIGKILL anyway.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    print("Stopped." if code == 0 else "Stopped after a failure.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
