@@ -20,3 +20,20 @@ def seed(sessions, passwords, admin_email, admin_password):
             name="Administrator", created_at=now, updated_at=now,
             roles=[directory.roles.by_name(SUPER_ADMIN)]))
         return True
+
+
+DEMO_CUSTOMER = ("demo@bookify.local", "demo-password", "Demo Customer")
+
+
+def seed_demo(sessions, passwords, default_role="Free"):
+    """A demo customer for local runs (`make run`), never for production seeds."""
+    email, password, name = DEMO_CUSTOMER
+    now = utcnow()
+    with sessions.transaction() as session:
+        users = UserRepository(session)
+        if users.by_email(email) is not None:
+            return False
+        users.add(User(email=email, password_hash=passwords.hash(password), name=name,
+                       created_at=now, updated_at=now,
+                       roles=[RoleDirectory(session).roles.by_name(default_role)]))
+        return True

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from auth_service.seed import DEMO_CUSTOMER
 from scripts import launcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def main() -> int:
         # Otherwise the new gateway dies on bind while an old one answers the health check.
         sys.exit(f"Port {port} is already in use (another `make run`?). Stop it or set GATEWAY_ADDRESS.")
 
-    stack = launcher.Stack(ROOT)
+    stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1")})
     # Explicit: Python leaves SIGINT ignored if it started ignored (e.g. launched from a script with `&`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -98,7 +99,7 @@ def main() -> int:
         stack.prepare()
         print(f"Starting {', '.join(stack.services)} ...", flush=True)
         stack.start()
-        stack.wait_ready(f"{base}/health")
+        stack.wait_ready(f"{base}/ready")  # every service answers, not just the gateway
         db_url = os.environ.get("BOOKIFY_DB_URL")
         store = f"BOOKIFY_DB_URL={_mask(db_url)}" if db_url else "SQLite (default), var/bookify_<service>.db"
         password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
@@ -107,6 +108,7 @@ def main() -> int:
               f"  gateway:  {base}\n"
               f"  OpenAPI:  {base}/openapi.json\n"
               f"  admin:    {email}, {password}\n"
+              f"  demo:     {DEMO_CUSTOMER[0]}, password {DEMO_CUSTOMER[1]}\n"
               f"  store:    {store}\n"
               f"  logs:     {', '.join(_rel(p) for p in stack.logs.values())}\n"
               f"Ctrl-C to stop.", flush=True)
