@@ -54,6 +54,13 @@ class PageQuery(Schema):
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
+# Database keys are signed 64-bit at most; larger ids cannot exist, so they are refused early.
+MAX_ID = 2**63 - 1
+Id = validate.Range(min=1, max=MAX_ID)
+# Names shown to people: no control characters (NUL, newlines, escapes).
+PrintableText = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+
+
 def page_of(item_schema):
     """The `{"items": [...], "total": n}` shape of a list response."""
     return Schema.from_dict(

@@ -1,16 +1,14 @@
 """The OpenAPI 3 document, generated from the declared routes and their marshmallow
 schemas (never written by hand)."""
-import re
-
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 
-from common.schemas import LenientSchema
+from common.schemas import MAX_ID, LenientSchema
 from gateway.errors import STATUS
-from gateway.routing import ROUTES
+from gateway.routing import PATH_PARAMETER, ROUTES
 
-_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 class ErrorBodySchema(LenientSchema):
@@ -32,8 +30,7 @@ def build_spec(version="1.0.0"):
     spec.components.schema("Error", schema=ErrorSchema)
     paths = {}
     for route in ROUTES:
-        path = _CONVERTER.sub(r"{\1}", route.path)
-        paths.setdefault(path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
@@ -48,8 +45,8 @@ def _operation(route):
         "summary": route.summary,
         "tags": [route.tag],
         "responses": {str(route.status): success, **_error_responses(route)},
-        "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
-                       for name in _CONVERTER.findall(route.path)],
+        "parameters": [{"in": "path", "name": name, "required": True, "schema": ID_SCHEMA}
+                       for name in PATH_PARAMETER.findall(route.path)],
     }
     if route.query is not None:
         operation["parameters"].append({"in": "query", "schema": route.query})
@@ -65,9 +62,10 @@ def _operation(route):
 
 
 def _error_responses(route):
-    statuses = {400, 413, 429, 503, 504} if route.body is not None else {400, 503, 504}
+    statuses = {400, 413, 503, 504} if route.body is not None else {400, 503, 504}
     if not route.public:
         statuses |= {401, 403, 404}
+    statuses |= set(route.errors)
     error = {"content": {"application/json": {"schema": "Error"}}}
     reasons = {status: kind.__doc__ for kind, status in reversed(list(STATUS.items()))}
     return {str(status): {"description": reasons[status], **error} for status in sorted(statuses)}

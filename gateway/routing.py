@@ -1,15 +1,18 @@
 """`route`: one declaration per endpoint that wires the HTTP entrypoint, authentication,
 the permission check, body/query parsing, and the route's entry in the OpenAPI document."""
 import json
+import re
 from dataclasses import dataclass
 
 from werkzeug.wrappers import Response
 
 from common.errors import ValidationError
 from common.permissions import authorize
+from common.schemas import MAX_ID
 from gateway.http import http
 
 ROUTES = []  # every declared RouteSpec, in declaration order: the OpenAPI source
+PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class RouteSpec:
     response: type | None
     permission: str | None
     public: bool
+    errors: tuple = ()
 
 
 @dataclass
@@ -37,15 +41,18 @@ class Call:
     query: dict | None = None
 
 
-def route(method, path, *, tag, status=200, body=None, query=None, response=None, public=False):
+def route(method, path, *, tag, status=200, body=None, query=None, response=None, public=False,
+          errors=()):
     """Declare an endpoint. A handler marked with `common.permissions.requires` demands that
-    permission; otherwise a non-public route needs any signed-in user."""
+    permission; otherwise a non-public route needs any signed-in user. Path parameters are
+    written `{name}` and are ids: positive integers that fit a database key, else 404.
+    `errors` lists the statuses this route can answer beyond the usual ones (for OpenAPI)."""
 
     def decorate(handler):
         permission = getattr(handler, "required_permission", None)
         summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
         ROUTES.append(RouteSpec(method, path, handler.__name__, summary, tag, status, body, query,
-                                response, permission, public))
+                                response, permission, public, tuple(errors)))
 
         def entry(self, request, **path_values):
             call = Call(request)
@@ -63,7 +70,7 @@ def route(method, path, *, tag, status=200, body=None, query=None, response=None
 
         entry.__name__ = handler.__name__
         entry.__doc__ = handler.__doc__
-        return http(method, path)(entry)
+        return http(method, PATH_PARAMETER.sub(rf"<int(min=1, max={MAX_ID}):\1>", path))(entry)
 
     return decorate
 
@@ -78,4 +85,9 @@ def read_json_object(request):
         raise ValidationError("The body is not valid JSON", {"body": [str(error)]}) from None
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object", {"body": ["Expected a JSON object."]})
+    try:
+        # JSON escapes can smuggle in lone surrogates (\ud800), which no UTF-8 store accepts.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("The body has invalid Unicode", {"body": ["Lone surrogate escape."]}) from None
     return data

@@ -3,12 +3,13 @@ service's RPC edge) and document them in the gateway's OpenAPI."""
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate, validates_schema
 
-from common.schemas import LenientSchema, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PrintableText, Schema, UtcDateTime
 
 ROLE_CATEGORIES = ("admin", "customer")
 email = fields.Email(required=True, validate=validate.Length(max=254))
 password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
-name = fields.String(validate=validate.Length(min=1, max=100), allow_none=True)
+name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText], allow_none=True)
+role_name = fields.String(validate=[validate.Length(min=1, max=64), PrintableText])
 phone = fields.String(
     validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Use E.164 format, e.g. +14155550100."),
     allow_none=True,
@@ -28,7 +29,8 @@ class LoginSchema(Schema):
 
 
 class RefreshSchema(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    refresh_token = fields.String(required=True, validate=[
+        validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_-]+$", error="Not a refresh token.")])
 
 
 class TokenPairSchema(LenientSchema):
@@ -41,8 +43,8 @@ class TokenPairSchema(LenientSchema):
 class RoleRefSchema(Schema):
     """A role given by id (must exist) or by name (created when missing)."""
 
-    id = fields.Integer(validate=validate.Range(min=1))
-    name = fields.String(validate=validate.Length(min=1, max=64))
+    id = fields.Integer(validate=Id)
+    name = role_name
     category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES), load_default="customer")
 
     @validates_schema
@@ -89,7 +91,7 @@ class UserFilterSchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
     email = fields.String(validate=validate.Length(min=1, max=254))
-    role = fields.String(validate=validate.Length(min=1, max=64))
+    role = role_name
 
 
 class RoleSchema(LenientSchema):
@@ -101,13 +103,13 @@ class RoleSchema(LenientSchema):
 
 
 class RoleCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
     category = fields.String(required=True, validate=validate.OneOf(ROLE_CATEGORIES))
     permissions = fields.List(fields.String(), load_default=list)
 
 
 class RoleUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=64))
+    name = role_name
     category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES))
     permissions = fields.List(fields.String())
 

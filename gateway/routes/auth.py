@@ -6,12 +6,13 @@ from gateway.routing import route
 
 class AuthRoutes:
     @route("POST", "/v1/auth/register", tag="auth", status=201, public=True,
-           body=RegisterSchema, response=UserSchema)
+           body=RegisterSchema, response=UserSchema, errors=(409,))
     def register(self, call):
         """Create a customer account (default customer role)."""
         return self.auth.register(call.body)
 
-    @route("POST", "/v1/auth/login", tag="auth", public=True, body=LoginSchema, response=TokenPairSchema)
+    @route("POST", "/v1/auth/login", tag="auth", public=True, body=LoginSchema, response=TokenPairSchema,
+           errors=(401, 429))
     def login(self, call):
         """Exchange email and password for tokens; also sets the Authentication cookie."""
         tokens = self.auth.login(call.body)
@@ -19,7 +20,8 @@ class AuthRoutes:
         self.authentication.set_cookie(response, tokens["access_token"], tokens["expires_in"])
         return response
 
-    @route("POST", "/v1/auth/refresh", tag="auth", public=True, body=RefreshSchema, response=TokenPairSchema)
+    @route("POST", "/v1/auth/refresh", tag="auth", public=True, body=RefreshSchema, response=TokenPairSchema,
+           errors=(401,))
     def refresh(self, call):
         """Rotate the refresh token: a new pair, and the old refresh token stops working."""
         tokens = self.auth.refresh(call.body)

@@ -28,19 +28,21 @@ class RoleRoutes:
         """Every role with its permissions and number of holders."""
         return _listing(self.auth.list_roles())
 
-    @route("POST", "/v1/roles", tag="roles", status=201, body=RoleCreateSchema, response=RoleSchema)
+    @route("POST", "/v1/roles", tag="roles", status=201, body=RoleCreateSchema, response=RoleSchema,
+           errors=(409,))
     @requires("roles:manage")
     def create_role(self, call):
         """Create a role with a category and permissions."""
         return self._changed_role(self.auth.create_role(call.body, call.principal.as_actor()))
 
-    @route("PATCH", "/v1/roles/<int:role_id>", tag="roles", body=RoleUpdateSchema, response=RoleSchema)
+    @route("PATCH", "/v1/roles/{role_id}", tag="roles", body=RoleUpdateSchema, response=RoleSchema,
+           errors=(409,))
     @requires("roles:manage")
     def update_role(self, call, role_id):
         """Rename a role or replace its permissions; applies from the next request."""
         return self._changed_role(self.auth.update_role(role_id, call.body, call.principal.as_actor()))
 
-    @route("DELETE", "/v1/roles/<int:role_id>", tag="roles", status=204)
+    @route("DELETE", "/v1/roles/{role_id}", tag="roles", status=204, errors=(409,))
     @requires("roles:manage")
     def delete_role(self, call, role_id):
         """Delete a role; 409 while users still hold it."""

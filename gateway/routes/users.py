@@ -22,7 +22,8 @@ class UserRoutes:
         """Change the caller's name, phone or notification choices."""
         return self.auth.update_profile(call.principal.user_id, call.body)
 
-    @route("POST", "/v1/users", tag="users", status=201, body=UserCreateSchema, response=UserSchema)
+    @route("POST", "/v1/users", tag="users", status=201, body=UserCreateSchema, response=UserSchema,
+           errors=(409,))
     @requires("users:create")
     def create_user(self, call):
         """Create a user with roles given by id, or by name (created when missing)."""
@@ -34,7 +35,7 @@ class UserRoutes:
         """List users, filterable by email fragment or role name."""
         return self.auth.list_users(call.query)
 
-    @route("PUT", "/v1/users/<int:user_id>/roles", tag="users", body=UserRolesSchema, response=UserSchema)
+    @route("PUT", "/v1/users/{user_id}/roles", tag="users", body=UserRolesSchema, response=UserSchema)
     @requires("users:manage_roles")
     def set_user_roles(self, call, user_id):
         """Replace a user's roles."""

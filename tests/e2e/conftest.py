@@ -3,6 +3,7 @@ processes, migrations and seed first), each stack on its own RabbitMQ vhost and 
 databases, driven over HTTP. One stack per backend: SQLite and MariaDB."""
 import socket
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,10 @@ def _vhost(method, name):
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def api(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
-    template = database_template(request.param, tmp)
+@contextmanager
+def running_stack(backend, tmp):
+    """A whole Bookify stack on its own vhost and databases, started as `make run` does."""
+    template = database_template(backend, tmp)
     vhost = f"bookify_e2e_{uuid.uuid4().hex[:8]}"
     _vhost("PUT", vhost)
     port = free_port()
@@ -96,3 +97,17 @@ def api(request, tmp_path_factory):
         stack.stop()
         _vhost("DELETE", vhost)
         drop_databases(template, ["auth"])
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def api(request, tmp_path_factory):
+    """One stack per backend, shared by the tests that leave it usable for the next."""
+    with running_stack(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}")) as api:
+        yield api
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_api(request, tmp_path):
+    """A stack of this test's own, for tests that may break things for others."""
+    with running_stack(request.param, tmp_path) as api:
+        yield api
