@@ -79,3 +79,18 @@ def service_config(rabbit_config, db_template):
     config["OUTBOX"] = {"poll_interval_seconds": 0.2, "batch_size": 100}
     with nameko.config.patch(config, clear=True):
         yield config
+
+
+def migrated(db_template, service, package):
+    """Sessions on a freshly migrated database of `service`."""
+    url = db_template.replace("<service>", service)
+    upgrade(package, url)
+    return Sessions.for_url(url, pool_size=4)
+
+
+@pytest.fixture
+def reservations_db(db_template):
+    sessions = migrated(db_template, "reservations", "reservations_service")
+    yield sessions
+    sessions.dispose()
+    drop_databases(db_template, ["reservations"])

@@ -1,0 +1,118 @@
+"""Public shapes of places and reservations: validated at the reservations service's RPC
+edge, documented in the gateway's OpenAPI, reused by gRPC and events."""
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import ValidationError as FieldError
+from marshmallow import fields, validate
+
+from common.schemas import Id, LenientSchema, PrintableText, Schema, UtcDateTime
+
+UNITS = ("hour", "day")
+RESERVATION_STATUSES = ("pending", "confirmed", "cancelled", "expired", "failed")
+Currency = validate.Regexp(r"^[a-z]{3}$", error="Three lowercase letters, e.g. usd.")
+PaymentMethod = validate.Regexp(r"^[A-Za-z0-9_]{1,255}$", error="Not a payment method id.")
+Price = validate.Range(min=0, max=10**9)
+
+
+def TimeZone(value):  # noqa: N802 -- reads like the other validators
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FieldError("Unknown time zone; use an IANA name like Europe/Paris.") from None
+
+
+class PlaceCreateSchema(Schema):
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
+    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    unit = fields.String(required=True, validate=validate.OneOf(UNITS))
+    unit_price = fields.Integer(required=True, strict=True, validate=Price)
+    currency = fields.String(required=True, validate=Currency)
+    timezone = fields.String(load_default="UTC", validate=TimeZone)
+
+
+class PlaceUpdateSchema(Schema):
+    name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText])
+    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    unit = fields.String(validate=validate.OneOf(UNITS))
+    unit_price = fields.Integer(strict=True, validate=Price)
+    currency = fields.String(validate=Currency)
+    timezone = fields.String(validate=TimeZone)
+
+
+class PlaceSchema(LenientSchema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    unit = fields.String()
+    unit_price = fields.Integer()
+    currency = fields.String()
+    timezone = fields.String()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+class PlaceQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class AvailabilityQuerySchema(Schema):
+    # data_key: `from` is a Python keyword
+    frm = UtcDateTime(required=True, data_key="from")
+    to = UtcDateTime(required=True)
+
+
+class IntervalSchema(LenientSchema):
+    start = UtcDateTime()
+    end = UtcDateTime()
+
+
+class AvailabilitySchema(LenientSchema):
+    place_id = fields.Integer()
+    booked = fields.List(fields.Nested(IntervalSchema))
+    free = fields.List(fields.Nested(IntervalSchema))
+
+
+class ReservationCreateSchema(Schema):
+    place_id = fields.Integer(required=True, strict=True, validate=Id)
+    start = UtcDateTime(required=True)
+    end = UtcDateTime(required=True)
+    payment_method = fields.String(required=True, validate=PaymentMethod)
+
+
+class RescheduleSchema(Schema):
+    start = UtcDateTime(required=True)
+    end = UtcDateTime(required=True)
+    payment_method = fields.String(validate=PaymentMethod, metadata={
+        "description": "Needed when the new window costs more than the old one."})
+
+
+class CancelSchema(Schema):
+    reason = fields.String(validate=[validate.Length(max=500), PrintableText], allow_none=True)
+
+
+class ReservationQuerySchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    status = fields.String(validate=validate.OneOf(RESERVATION_STATUSES))
+    place_id = fields.Integer(validate=Id)
+    user_id = fields.Integer(validate=Id, metadata={"description": "Needs reservations:read_any."})
+    frm = UtcDateTime(data_key="from")
+    to = UtcDateTime()
+
+
+class ReservationSchema(LenientSchema):
+    id = fields.Integer()
+    place_id = fields.Integer()
+    user_id = fields.Integer()
+    start = UtcDateTime()
+    end = UtcDateTime()
+    status = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    payment_id = fields.Integer(allow_none=True)
+    refund_amount = fields.Integer()
+    cancel_reason = fields.String(allow_none=True)
+    hold_expires_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()

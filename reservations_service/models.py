@@ -1,0 +1,78 @@
+"""Tables of the reservations database: places, reservations (with their hold and any
+pending reschedule), consumed events, and the outbox."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Base as CommonBase
+from common.db import UtcDateTime
+from common.events import OutboxMixin
+
+
+class Base(CommonBase):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Place(Base):
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    unit: Mapped[str] = mapped_column(sa.String(8))
+    unit_price: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Places are retired, not erased: past reservations keep pointing at them.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Reservation(Base):
+    __tablename__ = "reservations"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_reservations_idempotency"),
+        sa.Index("ix_reservations_place_window", "place_id", "status", "start_at", "end_at"),
+        sa.Index("ix_reservations_hold", "status", "hold_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"))
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)  # auth's user; no cross-DB key
+    # `start`/`end` are reserved words in SQL; the columns carry a suffix, Python does not.
+    start: Mapped[datetime] = mapped_column("start_at", UtcDateTime)
+    end: Mapped[datetime] = mapped_column("end_at", UtcDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    payment_method: Mapped[str] = mapped_column(sa.String(255))
+    payment_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # A reschedule in flight holds its new window too, until it is paid or abandoned.
+    pending_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pending_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pending_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(default=0)
+    refund_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    refund_due: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # owed, not yet refunded
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProcessedEvent(Base):
+    """Events this service has consumed, so a redelivery is recognised and skipped."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass

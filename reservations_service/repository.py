@@ -1,0 +1,97 @@
+"""Persistence of places and reservations behind repositories (SQLAlchemy)."""
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from common.repository import SqlRepository
+from reservations_service.lifecycle import BLOCKING, Status
+from reservations_service.models import Place, ProcessedEvent, Reservation
+
+_BLOCKING = [status.value for status in BLOCKING]
+
+
+class PlaceRepository(SqlRepository[Place]):
+    model = Place
+
+    def active(self, place_id, for_update=False):
+        """A place that can be booked. The row lock serialises bookings of one place:
+        the overlap check and the insert that follows it cannot interleave."""
+        place = self.session.get(Place, place_id, with_for_update=for_update)
+        return place if place is not None and place.deleted_at is None else None
+
+    def listing(self, limit, offset):
+        return self.page(limit, offset, where=[Place.deleted_at.is_(None)])
+
+
+class ReservationRepository(SqlRepository[Reservation]):
+    model = Reservation
+
+    def by_idempotency_key(self, user_id, key):
+        return self.session.scalar(sa.select(Reservation).where(
+            Reservation.user_id == user_id, Reservation.idempotency_key == key))
+
+    def blocking(self, place_id, start, end, now, exclude_id=None):
+        """Reservations that occupy any part of [start, end): pending or confirmed ones, and
+        the new window of a reschedule still in flight."""
+        held = sa.and_(Reservation.status.in_(_BLOCKING), Reservation.start < end, Reservation.end > start)
+        rescheduling = sa.and_(
+            Reservation.status == Status.confirmed.value, Reservation.pending_start.is_not(None),
+            Reservation.pending_expires_at > now,
+            Reservation.pending_start < end, Reservation.pending_end > start)
+        query = sa.select(Reservation).where(Reservation.place_id == place_id, sa.or_(held, rescheduling))
+        if exclude_id is not None:
+            query = query.where(Reservation.id != exclude_id)
+        return self.session.scalars(query.order_by(Reservation.start)).all()
+
+    def future_blocking_count(self, place_id, now):
+        return self.session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
+            Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING), Reservation.end > now))
+
+    def search(self, limit, offset, user_id=None, place_id=None, status=None, frm=None, to=None):
+        where = []
+        if user_id is not None:
+            where.append(Reservation.user_id == user_id)
+        if place_id is not None:
+            where.append(Reservation.place_id == place_id)
+        if status is not None:
+            where.append(Reservation.status == status)
+        if frm is not None:
+            where.append(Reservation.end > frm)
+        if to is not None:
+            where.append(Reservation.start < to)
+        return self.page(limit, offset, where=where, order_by=Reservation.start.desc())
+
+    def stale_holds(self, now, limit=100):
+        return self.session.scalars(
+            sa.select(Reservation)
+            .where(Reservation.status == Status.pending.value, Reservation.hold_expires_at <= now)
+            .order_by(Reservation.id).limit(limit).with_for_update(skip_locked=True)).all()
+
+    def stale_reschedules(self, now, limit=100):
+        return self.session.scalars(
+            sa.select(Reservation)
+            .where(Reservation.pending_start.is_not(None), Reservation.pending_expires_at <= now)
+            .order_by(Reservation.id).limit(limit).with_for_update(skip_locked=True)).all()
+
+    def refunds_due(self, limit=100):
+        return self.session.scalars(
+            sa.select(Reservation).where(Reservation.refund_due > 0)
+            .order_by(Reservation.id).limit(limit)).all()
+
+
+class ProcessedEvents:
+    """Consumer-side deduplication: the first delivery of an event_id claims it."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def seen(self, event_id):
+        return self.session.get(ProcessedEvent, event_id) is not None
+
+    def claim(self, event_id, now):
+        """True the first time `event_id` is seen (in this transaction's outcome)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(ProcessedEvent(event_id=event_id, processed_at=now))
+        except IntegrityError:
+            return False
+        return True

@@ -1,0 +1,170 @@
+"""The `reservations` service: thin entrypoints over places and booking.
+
+Operators call these from `nameko shell --config config.yaml` as `n.rpc.reservations.<method>`.
+`actor` is who acts: None from the console (full trust), the gateway passes the caller."""
+import nameko
+from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from common.config import section
+from common.contracts.reservations import (
+    AvailabilityQuerySchema,
+    CancelSchema,
+    PlaceCreateSchema,
+    PlaceQuerySchema,
+    PlaceSchema,
+    PlaceUpdateSchema,
+    RescheduleSchema,
+    ReservationCreateSchema,
+    ReservationQuerySchema,
+    ReservationSchema,
+)
+from common.db import Database
+from common.errors import EXPECTED_ERRORS
+from common.events import Outbox
+from common.rpc import TimedServiceRpc
+from common.timers import configured_timer
+from reservations_service.booking import Booking, BookingPolicy
+from reservations_service.models import OutboxMessage
+from reservations_service.places import Places
+from reservations_service.refunds import RefundPolicy
+
+places_out = PlaceSchema()
+reservations_out = ReservationSchema()
+
+
+class BookingSettings(DependencyProvider):
+    """Reads the BOOKING config once: hold time, horizon and refund policy."""
+
+    def setup(self):
+        booking = section(nameko.config, "BOOKING")
+        self.policy = BookingPolicy(
+            hold_seconds=int(booking.get("hold_seconds", 600)),
+            horizon_days=int(booking.get("horizon_days", 365)),
+            refunds=RefundPolicy(int(booking.get("full_refund_hours", 24)),
+                                 int(booking.get("late_refund_percent", 50))),
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.policy
+
+
+def _page(page, schema):
+    return {"items": [schema.dump(item) for item in page.items], "total": page.total}
+
+
+class ReservationsService:
+    name = "reservations"
+
+    db = Database()
+    events = Outbox(OutboxMessage)
+    payments = TimedServiceRpc("payments")
+    policy = BookingSettings()
+
+    @rpc
+    def ping(self):
+        """Liveness over RPC. Example: n.rpc.reservations.ping()"""
+        return "pong"
+
+    # -- places -------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_place(self, payload):
+        """Example: n.rpc.reservations.create_place({"name": "Room A", "unit": "hour",
+                 "unit_price": 2500, "currency": "usd", "timezone": "Europe/Paris"})"""
+        return places_out.dump(Places(self.db).create(PlaceCreateSchema().load_or_raise(payload)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_place(self, place_id):
+        """Example: n.rpc.reservations.get_place(1)"""
+        return places_out.dump(Places(self.db).get(place_id))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_places(self, query=None):
+        """Example: n.rpc.reservations.list_places({"limit": 20, "offset": 0})"""
+        page = PlaceQuerySchema().load_or_raise(query or {})
+        return _page(Places(self.db).listing(page["limit"], page["offset"]), places_out)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_place(self, place_id, payload):
+        """Change a place; new prices apply to new bookings only.
+        Example: n.rpc.reservations.update_place(1, {"unit_price": 3000})"""
+        changes = PlaceUpdateSchema().load_or_raise(payload)
+        return places_out.dump(Places(self.db).update(place_id, changes))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def delete_place(self, place_id):
+        """Retire a place; Conflict while it has upcoming reservations.
+        Example: n.rpc.reservations.delete_place(1)"""
+        Places(self.db).delete(place_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def availability(self, place_id, query):
+        """Booked and free intervals of a place.
+        Example: n.rpc.reservations.availability(1, {"from": "2027-01-01T00:00:00Z",
+                 "to": "2027-01-02T00:00:00Z"})"""
+        span = AvailabilityQuerySchema().load_or_raise(query)
+        result = Places(self.db).availability(place_id, span["frm"], span["to"])
+        return {"place_id": result["place_id"],
+                "booked": [_interval(w) for w in result["booked"]],
+                "free": [_interval(w) for w in result["free"]]}
+
+    # -- reservations -------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_reservation(self, actor, payload, idempotency_key=None):
+        """Hold the slot, charge, confirm. SlotUnavailable if taken, PaymentDeclined if refused.
+        Example: n.rpc.reservations.create_reservation({"user_id": 2, "permissions": []},
+                 {"place_id": 1, "start": "2027-01-01T10:00:00Z", "end": "2027-01-01T12:00:00Z",
+                  "payment_method": "pm_card_visa"})"""
+        fields = ReservationCreateSchema().load_or_raise(payload)
+        return reservations_out.dump(self._booking().reserve(actor, fields, idempotency_key))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_reservation(self, reservation_id, actor=None):
+        """Example: n.rpc.reservations.get_reservation(12)"""
+        return reservations_out.dump(self._booking().get(actor, reservation_id))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_reservations(self, query=None, actor=None):
+        """Search reservations by user, place, status and time.
+        Example: n.rpc.reservations.list_reservations({"place_id": 1, "status": "confirmed",
+                 "from": "2027-01-01T00:00:00Z"})"""
+        filters = ReservationQuerySchema().load_or_raise(query or {})
+        return _page(self._booking().search(actor, filters), reservations_out)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def reschedule_reservation(self, reservation_id, payload, actor=None):
+        """Move a confirmed reservation; the price difference is charged or refunded.
+        Example: n.rpc.reservations.reschedule_reservation(12, {"start": "2027-01-02T10:00:00Z",
+                 "end": "2027-01-02T13:00:00Z", "payment_method": "pm_card_visa"})"""
+        fields = RescheduleSchema().load_or_raise(payload)
+        return reservations_out.dump(self._booking().reschedule(actor, reservation_id, fields))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def cancel_reservation(self, reservation_id, reason=None, actor=None):
+        """Cancel with the refund the policy allows.
+        Example: n.rpc.reservations.cancel_reservation(12, "guest called to cancel")"""
+        fields = CancelSchema().load_or_raise({"reason": reason})
+        return reservations_out.dump(self._booking().cancel(actor, reservation_id, fields["reason"]))
+
+    # -- background ---------------------------------------------------------------------
+
+    @configured_timer("BOOKING", "sweep_interval_seconds", default=15)
+    def sweep(self):
+        """Expire holds whose payment never completed; retry refunds that could not be sent."""
+        booking = self._booking()
+        booking.expire_stale_holds()
+        booking.pay_refunds_due()
+
+    @event_handler("payments", "payment_succeeded", requeue_on_error=True)
+    def on_payment_succeeded(self, payload):
+        self._booking().on_payment_succeeded(payload)
+
+    def _booking(self):
+        return Booking(self.db, self.events, self.payments, self.policy)
+
+
+def _interval(window):
+    return {"start": window.start.isoformat(), "end": window.end.isoformat()}

@@ -1,0 +1,253 @@
+"""The booking use-cases on a real database, with a scripted payments collaborator:
+every path a payment can take ends in a confirmed booking or a refund."""
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from common.errors import Conflict, NotFound, PaymentDeclined, ServiceTimeout, ServiceUnavailable, SlotUnavailable
+from common.events import EventRecorder
+from reservations_service.booking import Booking, BookingPolicy
+from reservations_service.models import OutboxMessage, Reservation
+from reservations_service.places import Places
+from reservations_service.refunds import RefundPolicy
+
+CUSTOMER = {"user_id": 7, "permissions": ["reservations:create"]}
+OTHER = {"user_id": 8, "permissions": ["reservations:create"]}
+ADMIN = {"user_id": 1, "permissions": ["reservations:read_any", "reservations:manage_any"]}
+
+
+class ScriptedPayments:
+    """Stands in for the payments service: succeeds unless told otherwise, and records calls."""
+
+    def __init__(self):
+        self.charges, self.refunds = [], []
+        self.next_charge_error = None
+        self.refund_error = None
+
+    def charge(self, payload):
+        self.charges.append(payload)
+        if self.next_charge_error:
+            error, self.next_charge_error = self.next_charge_error, None
+            raise error
+        return {"id": 100 + len(self.charges), "status": "succeeded"}
+
+    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None):
+        if self.refund_error:
+            raise self.refund_error
+        self.refunds.append((payment_id, amount, reason, idempotency_key))
+        return {"id": payment_id}
+
+
+@pytest.fixture
+def payments():
+    return ScriptedPayments()
+
+
+@pytest.fixture
+def place(reservations_db, clock):
+    return Places(reservations_db, clock=clock).create(
+        {"name": "Room", "unit": "hour", "unit_price": 1000, "currency": "usd", "timezone": "UTC"})
+
+
+@pytest.fixture
+def booking(reservations_db, payments, clock):
+    policy = BookingPolicy(hold_seconds=600, horizon_days=365, refunds=RefundPolicy(24, 50))
+    return Booking(reservations_db, EventRecorder(OutboxMessage), payments, policy, clock=clock)
+
+
+def window(clock, day, hour, hours=1):
+    start = clock().replace(hour=0, minute=0) + timedelta(days=day, hours=hour)
+    return start, start + timedelta(hours=hours)
+
+
+def ask(place, clock, day=2, hour=10, hours=1, payment_method="pm_card_visa"):
+    start, end = window(clock, day, hour, hours)
+    return {"place_id": place.id, "start": start, "end": end, "payment_method": payment_method}
+
+
+def events(db):
+    with db.transaction() as session:
+        return [row.event_type for row in session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id))]
+
+
+def status_of(db, reservation_id):
+    with db.transaction() as session:
+        return session.get(Reservation, reservation_id).status
+
+
+def test_reserve_holds_charges_and_confirms(booking, place, payments, reservations_db, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, hours=2))
+    assert reservation.status == "confirmed" and reservation.amount == 2000 and reservation.payment_id == 101
+    assert payments.charges[0]["idempotency_key"] == f"reservation-{reservation.id}"
+    assert events(reservations_db) == ["reservation_confirmed"]
+
+
+def test_overlap_is_refused_before_any_charge(booking, place, payments, clock):
+    booking.reserve(CUSTOMER, ask(place, clock, hour=10, hours=2))
+    with pytest.raises(SlotUnavailable):
+        booking.reserve(OTHER, ask(place, clock, hour=11))
+    assert len(payments.charges) == 1
+    assert booking.reserve(OTHER, ask(place, clock, hour=12)).status == "confirmed"  # adjacent
+
+
+def test_declined_card_fails_the_reservation_and_frees_the_slot(booking, place, payments, reservations_db, clock):
+    payments.next_charge_error = PaymentDeclined("declined", {"reason": "card_declined"})
+    with pytest.raises(PaymentDeclined):
+        booking.reserve(CUSTOMER, ask(place, clock))
+    with reservations_db.transaction() as session:
+        assert session.scalars(sa.select(Reservation.status)).all() == ["failed"]
+    assert booking.reserve(OTHER, ask(place, clock)).status == "confirmed"
+
+
+@pytest.mark.parametrize("trouble", [ServiceUnavailable("down"), ServiceTimeout("slow")])
+def test_payments_down_keeps_the_hold_until_it_expires(booking, place, payments, reservations_db, clock, trouble):
+    payments.next_charge_error = trouble
+    with pytest.raises(ServiceUnavailable) as error:
+        booking.reserve(CUSTOMER, ask(place, clock))
+    held = error.value.details["reservation_id"]
+    assert status_of(reservations_db, held) == "pending"
+    with pytest.raises(SlotUnavailable):  # still held
+        booking.reserve(OTHER, ask(place, clock))
+    clock.advance(seconds=601)
+    assert booking.expire_stale_holds() == 1
+    assert status_of(reservations_db, held) == "expired"
+    assert "reservation_expired" in events(reservations_db)
+    assert booking.reserve(OTHER, ask(place, clock)).status == "confirmed"
+
+
+def test_a_charge_that_lands_after_the_hold_expired_is_refunded(booking, place, payments, reservations_db, clock):
+    """The crash/timeout case: the card was charged but the booking could not be confirmed."""
+    payments.next_charge_error = ServiceTimeout("slow")
+    with pytest.raises(ServiceUnavailable) as error:
+        booking.reserve(CUSTOMER, ask(place, clock))
+    held = error.value.details["reservation_id"]
+    clock.advance(seconds=601)
+    booking.expire_stale_holds()
+    # The payment did go through after all; payments announces it.
+    booking.on_payment_succeeded({"event_id": "evt-1", "reservation_id": held, "payment_id": 555})
+    assert payments.refunds == [(555, None, "reservation_not_confirmed", f"reservation-{held}-orphan-555")]
+    assert status_of(reservations_db, held) == "expired"
+    booking.on_payment_succeeded({"event_id": "evt-1", "reservation_id": held, "payment_id": 555})
+    assert len(payments.refunds) == 1  # a redelivery changes nothing
+
+
+def test_a_charge_confirmed_by_event_after_a_timeout_confirms_the_hold(booking, place, payments, reservations_db,
+                                                                        clock):
+    payments.next_charge_error = ServiceTimeout("slow")
+    with pytest.raises(ServiceUnavailable) as error:
+        booking.reserve(CUSTOMER, ask(place, clock))
+    held = error.value.details["reservation_id"]
+    booking.on_payment_succeeded({"event_id": "evt-2", "reservation_id": held, "payment_id": 777})
+    assert status_of(reservations_db, held) == "confirmed"
+    assert payments.refunds == []
+    assert events(reservations_db) == ["reservation_confirmed"]
+
+
+def test_confirm_after_the_hold_was_lost_refunds_inline(booking, place, payments, reservations_db, clock):
+    """Injected failure between charge and confirm: the hold expires while the charge runs."""
+
+    class ExpireDuringCharge(ScriptedPayments):
+        def charge(self, payload):
+            clock.advance(seconds=601)
+            booking.expire_stale_holds()
+            return super().charge(payload)
+
+    booking.payments = slow = ExpireDuringCharge()
+    with pytest.raises(SlotUnavailable):
+        booking.reserve(CUSTOMER, ask(place, clock))
+    assert [refund[2] for refund in slow.refunds] == ["reservation_not_confirmed"]
+
+
+def test_idempotency_key_replays_the_first_result(booking, place, payments, clock):
+    first = booking.reserve(CUSTOMER, ask(place, clock), idempotency_key="k1")
+    again = booking.reserve(CUSTOMER, ask(place, clock), idempotency_key="k1")
+    assert again.id == first.id and len(payments.charges) == 1
+    with pytest.raises(Conflict):
+        booking.reserve(CUSTOMER, ask(place, clock, hour=15), idempotency_key="k1")
+    # Keys are per user: another user's k1 is a different request.
+    assert booking.reserve(OTHER, ask(place, clock, hour=16), idempotency_key="k1").id != first.id
+
+
+def test_idempotent_retry_of_a_declined_request_is_declined_again_without_a_charge(booking, place, payments, clock):
+    payments.next_charge_error = PaymentDeclined("declined")
+    for _ in range(2):
+        with pytest.raises(PaymentDeclined):
+            booking.reserve(CUSTOMER, ask(place, clock), idempotency_key="k2")
+    assert len(payments.charges) == 1
+
+
+def test_others_see_404_admins_see_all(booking, place, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock))
+    with pytest.raises(NotFound):
+        booking.get(OTHER, reservation.id)
+    with pytest.raises(NotFound):
+        booking.cancel(OTHER, reservation.id)
+    assert booking.get(ADMIN, reservation.id).id == reservation.id
+    query = {"limit": 20, "offset": 0}
+    assert booking.search(OTHER, dict(query, user_id=CUSTOMER["user_id"])).total == 0
+    assert booking.search(ADMIN, dict(query, user_id=CUSTOMER["user_id"])).total == 1
+
+
+def test_cancel_early_refunds_all_late_refunds_the_share(booking, place, payments, clock):
+    early = booking.reserve(CUSTOMER, ask(place, clock, day=3))
+    cancelled = booking.cancel(CUSTOMER, early.id, "change of plans")
+    assert (cancelled.status, cancelled.refund_amount, cancelled.cancel_reason) == (
+        "cancelled", 1000, "change of plans")
+    assert payments.refunds[-1] == (early.payment_id, 1000, "cancelled", f"reservation-{early.id}-cancel")
+    start = clock() + timedelta(hours=2)
+    late = booking.reserve(CUSTOMER, {"place_id": place.id, "start": start, "end": start + timedelta(hours=1),
+                                      "payment_method": "pm_card_visa"})
+    assert booking.cancel(CUSTOMER, late.id).refund_amount == 500
+
+
+def test_a_refund_that_cannot_be_sent_is_retried(booking, place, payments, reservations_db, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, day=3))
+    payments.refund_error = ServiceUnavailable("down")
+    assert booking.cancel(CUSTOMER, reservation.id).status == "cancelled"
+    assert payments.refunds == []
+    payments.refund_error = None
+    booking.pay_refunds_due()
+    booking.pay_refunds_due()
+    assert len(payments.refunds) == 1
+
+
+def test_reschedule_charges_or_refunds_the_difference(booking, place, payments, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10, hours=1))
+    start, end = window(clock, 2, 14, 3)
+    moved = booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end,
+                                                         "payment_method": "pm_card_visa"})
+    assert (moved.start, moved.amount) == (start, 3000)
+    assert payments.charges[-1]["amount"] == 2000
+    start, end = window(clock, 2, 14, 1)
+    moved = booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end})
+    assert moved.amount == 1000 and payments.refunds[-1][1] == 2000
+
+
+def test_reschedule_declined_keeps_the_old_window(booking, place, payments, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10))
+    payments.next_charge_error = PaymentDeclined("declined")
+    start, end = window(clock, 2, 14, 2)
+    with pytest.raises(PaymentDeclined):
+        booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end, "payment_method": "pm_x"})
+    kept = booking.get(CUSTOMER, reservation.id)
+    assert (kept.start, kept.amount, kept.pending_start) == (reservation.start, 1000, None)
+    assert booking.reserve(OTHER, {"place_id": place.id, "start": start, "end": end,
+                                   "payment_method": "pm_card_visa"}).status == "confirmed"
+
+
+def test_a_reschedule_in_flight_holds_its_new_window(booking, place, payments, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10))
+    start, end = window(clock, 2, 14, 2)
+
+    class BookDuringCharge(ScriptedPayments):
+        def charge(self, payload):
+            if payload["idempotency_key"].startswith(f"reservation-{reservation.id}-reschedule"):
+                with pytest.raises(SlotUnavailable):
+                    booking.reserve(OTHER, {"place_id": place.id, "start": start, "end": end,
+                                            "payment_method": "pm_card_visa"})
+            return super().charge(payload)
+
+    booking.payments = BookDuringCharge()
+    assert booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end,
+                                                         "payment_method": "pm_card_visa"}).start == start
