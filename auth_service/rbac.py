@@ -1,5 +1,7 @@
 """Roles and permissions as data: role references resolved to roles, role CRUD, and the
 rule that nobody hands out a permission they do not hold themselves."""
+from sqlalchemy.exc import IntegrityError
+
 from auth_service.models import Permission, Role, RolePermission
 from auth_service.repository import PermissionRepository, RoleRepository
 from common.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -42,7 +44,7 @@ class RoleDirectory:
                     detail = {index: [f"No role with id {ref['id']}."]}
                     raise ValidationError("Unknown role", {"roles": detail})
             else:
-                role = self.roles.by_name(ref["name"]) or self.roles.add(
+                role = self.roles.by_name(ref["name"]) or self.roles.add_unique(
                     Role(name=ref["name"], category=ref.get("category", "customer"), created_at=now))
             if role not in resolved:
                 resolved.append(role)
@@ -57,15 +59,20 @@ class RoleDirectory:
             raise Conflict("A role with this name exists", {"name": [f"'{name}' is taken."]})
         role = Role(name=name, category=category, created_at=now,
                     grants=[RolePermission(permission=p) for p in sorted(set(permissions))])
-        return self.roles.add(role)
+        return self.roles.add_unique(role)
 
     def update(self, role_id, changes, actor):
         role = self.get(role_id)
         self.assert_grantable(role.permissions, actor)  # no editing roles above your own rights
-        if "name" in changes and changes["name"].lower() != role.name.lower():
+        if "name" in changes and changes["name"].casefold() != role.name.casefold():
             if self.roles.by_name(changes["name"]) is not None:
                 raise Conflict("A role with this name exists", {"name": [f"'{changes['name']}' is taken."]})
-            role.name = changes["name"]
+            try:
+                with self.roles.session.begin_nested():
+                    role.name = changes["name"]
+                    self.roles.session.flush()
+            except IntegrityError:  # the collation deems it taken, or a concurrent rename won
+                raise Conflict("A role with this name exists", {"name": [f"'{changes['name']}' is taken."]}) from None
         if "category" in changes:
             role.category = changes["category"]
         if "permissions" in changes:

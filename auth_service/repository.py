@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.models import LoginThrottle, Permission, RefreshToken, Role, User, user_roles
+from common.errors import Conflict
 from common.repository import SqlRepository
 
 
@@ -19,7 +20,7 @@ class UserRepository(SqlRepository[User]):
         if email:
             where.append(User.email.contains(email.lower(), autoescape=True))
         if role:
-            where.append(User.roles.any(sa.func.lower(Role.name) == role.lower()))
+            where.append(User.roles.any(Role.name == role))
         return self.page(limit, offset, where=where)
 
 
@@ -27,7 +28,19 @@ class RoleRepository(SqlRepository[Role]):
     model = Role
 
     def by_name(self, name):
-        return self.session.scalar(sa.select(Role).where(sa.func.lower(Role.name) == name.lower()))
+        """Names match case-insensitively. Compared in Python: SQLite's lower() folds ASCII
+        only, and MariaDB's collation folds accents too; roles are few."""
+        wanted = name.casefold()
+        return next((role for role in self.all() if role.name.casefold() == wanted), None)
+
+    def add_unique(self, role):
+        """Add a role; Conflict when the database deems its name taken (a concurrent
+        create, or a collation that also folds accents)."""
+        try:
+            with self.session.begin_nested():
+                return self.add(role)
+        except IntegrityError:
+            raise Conflict("A role with this name exists", {"name": [f"'{role.name}' is taken."]}) from None
 
     def all(self):
         return self.session.scalars(sa.select(Role).order_by(Role.id)).all()

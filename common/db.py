@@ -7,6 +7,7 @@ from pathlib import Path
 import nameko
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from common import config as bookify_config
@@ -17,6 +18,11 @@ class UtcDateTime(sa.TypeDecorator):
 
     impl = sa.DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "mysql":  # keep microseconds: DATETIME alone drops them
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value, dialect):
         if value is not None:

@@ -4,7 +4,7 @@ import eventlet
 import nameko
 from kombu.exceptions import OperationalError
 from nameko.exceptions import UnknownService, deserialize_to_instance
-from nameko.rpc import ServiceRpc
+from nameko.rpc import ReplyListener, ServiceRpc
 
 from common import errors
 
@@ -13,9 +13,26 @@ for _error in (*errors.EXPECTED_ERRORS, errors.ServiceUnavailable, errors.Servic
     deserialize_to_instance(_error)
 
 
+class StartupSafeReplyListener(ReplyListener):
+    """nameko's reply listener, minus a startup race: a call made before its reply queue
+    was first declared made the 'lost replies' check look for a queue that did not exist
+    yet, and ReplyQueueExpiredWithPendingReplies killed the whole container. On the first
+    consume nothing can have been lost; on reconnects the check stands."""
+
+    _declared = False
+
+    def check_for_lost_replies(self):
+        if not self._declared:
+            self._declared = True
+            return
+        super().check_for_lost_replies()
+
+
 class TimedServiceRpc(ServiceRpc):
     """`ServiceRpc` whose calls raise ServiceTimeout after RPC_TIMEOUT seconds and
     ServiceUnavailable when the service or the broker cannot be reached."""
+
+    reply_listener = StartupSafeReplyListener()
 
     def setup(self):
         super().setup()

@@ -47,18 +47,19 @@ class UtcDateTime(fields.AwareDateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+# Database keys are signed 64-bit at most; larger ids cannot exist, so they are refused early.
+MAX_ID = 2**63 - 1
+Id = validate.Range(min=1, max=MAX_ID)
+Offset = validate.Range(min=0, max=MAX_ID)
+# Names shown to people: no control characters (NUL, newlines, escapes).
+PrintableText = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+
+
 class PageQuery(Schema):
     """`?limit=&offset=` of every list endpoint."""
 
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
-
-
-# Database keys are signed 64-bit at most; larger ids cannot exist, so they are refused early.
-MAX_ID = 2**63 - 1
-Id = validate.Range(min=1, max=MAX_ID)
-# Names shown to people: no control characters (NUL, newlines, escapes).
-PrintableText = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+    offset = fields.Integer(load_default=0, validate=Offset)
 
 
 def page_of(item_schema):

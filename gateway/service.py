@@ -5,6 +5,9 @@ from nameko.events import BROADCAST, event_handler
 from common.rpc import TimedServiceRpc
 from gateway.principals import Authentication
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.payments import PaymentRoutes
+from gateway.routes.places import PlaceRoutes
+from gateway.routes.reservations import ReservationRoutes
 from gateway.routes.roles import RoleRoutes
 from gateway.routes.system import SystemRoutes
 from gateway.routes.users import UserRoutes
@@ -15,10 +18,13 @@ def _broadcast(event_type):
     return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
 
 
-class GatewayService(SystemRoutes, AuthRoutes, UserRoutes, RoleRoutes):
+class GatewayService(SystemRoutes, AuthRoutes, UserRoutes, RoleRoutes, PlaceRoutes, ReservationRoutes,
+                     PaymentRoutes):
     name = "gateway"
 
     auth = TimedServiceRpc("auth")
+    reservations = TimedServiceRpc("reservations")
+    payments = TimedServiceRpc("payments")
     authentication = Authentication()
 
     @_broadcast("role_changed")

@@ -2,8 +2,10 @@
 Shared by scripts/run_local.py and the end-to-end tests; deliberately imports no nameko."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,14 @@ from pathlib import Path
 
 # What each `nameko run` is given, one OS process each. The gateway names its class because its
 # module also imports the route mixins, which carry entrypoints and would be run as services too.
-SERVICES = ["auth_service.service", "gateway.service:GatewayService"]
+SERVICES = [
+    "auth_service.service",
+    "reservations_service.service",
+    "payments_service.service",
+    "gateway.service:GatewayService",
+]
+
+LOCALSTRIPE = "localstripe"
 
 # Ignore http_proxy & co: readiness is always probed on a local address.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -34,9 +43,13 @@ def _tail(path: Path, n: int) -> str:
 class Stack:
     def __init__(self, root: Path, env: dict[str, str] | None = None,
                  services: Sequence[str] | None = None, config: str = "config.yaml",
-                 log_dir: Path | None = None):
+                 log_dir: Path | None = None, localstripe_port: int | None = None):
         self.root = Path(root).resolve()
         self.env = dict(env or {})
+        # localstripe (the Stripe emulator) for runs without real Stripe credentials.
+        self.localstripe_port = localstripe_port
+        if localstripe_port:
+            self.env["STRIPE_API_BASE"] = f"http://127.0.0.1:{localstripe_port}"
         # Resolved here, not as a default argument, so appends/monkeypatching of SERVICES count.
         self.services = list(SERVICES if services is None else services)
         self.config = config
@@ -62,21 +75,52 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self._child_env()
         try:
+            if self.localstripe_port:
+                self._start_localstripe(env)
             for module in self.services:
-                stem = module.split(":")[0].split(".")[0]  # var/log/gateway.log; full name if shared
-                if any(p.stem == stem for p in self.logs.values()):
-                    stem = module.replace(":", ".")
-                log = self.logs[module] = self.log_dir / f"{stem}.log"
+                # var/log/gateway.log; a second instance of a service gets gateway-2.log
+                name = module.split(":")[0].split(".")[0]
+                instance = sum(1 for key in self.procs if key.split("#")[0] == module) + 1
+                key = module if instance == 1 else f"{module}#{instance}"
+                stem = name if instance == 1 else f"{name}-{instance}"
+                log = self.logs[key] = self.log_dir / f"{stem}.log"
                 with open(log, "wb") as out:
                     # Own process group: a terminal Ctrl-C reaches only the parent, which then
                     # stops the children in order; stop() can signal each whole group.
-                    self.procs[module] = subprocess.Popen(
+                    self.procs[key] = subprocess.Popen(
                         [sys.executable, "-m", "nameko", "run", "--config", self.config, module],
                         cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
                         stderr=subprocess.STDOUT, process_group=0)
         except BaseException:
             self.stop()
             raise
+
+    def _start_localstripe(self, env) -> None:
+        log = self.logs[LOCALSTRIPE] = self.log_dir / "localstripe.log"
+        # It keeps its state in a fixed file under TMPDIR: give each stack its own.
+        state_dir = self.log_dir / "localstripe-state"
+        state_dir.mkdir(exist_ok=True)
+        with open(log, "wb") as out:
+            self.procs[LOCALSTRIPE] = subprocess.Popen(
+                [str(Path(sys.executable).with_name("localstripe")), "--port", str(self.localstripe_port),
+                 "--from-scratch"], cwd=self.root, env={**env, "TMPDIR": str(state_dir)},
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, process_group=0)
+        deadline = time.monotonic() + 30
+        while not _listening(self.localstripe_port):
+            self.check()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"localstripe did not listen on {self.localstripe_port}\n{self.logs_tail()}")
+            time.sleep(0.1)
+
+    def register_stripe_webhook(self, gateway_url: str, secret: str) -> None:
+        """Point localstripe's signed webhooks at the gateway, as a Stripe dashboard would."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.localstripe_port}/_config/webhooks/bookify", method="POST",
+            data=json.dumps({"url": f"{gateway_url}/v1/webhooks/stripe", "secret": secret}).encode(),
+            headers={"Content-Type": "application/json"})
+        with _OPENER.open(request, timeout=5):
+            pass
 
     def check(self) -> None:
         """Raise RuntimeError, with its log tail, if any service process has exited."""
@@ -127,6 +171,14 @@ class Stack:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _killpg(proc: subprocess.Popen, sig: int) -> None:

@@ -5,7 +5,11 @@ from common import config as bookify_config
 from common.migrations import upgrade
 
 # nameko service name -> package holding its migrations; later services add themselves here.
-MIGRATED_SERVICES = {"auth": "auth_service"}
+MIGRATED_SERVICES = {
+    "auth": "auth_service",
+    "reservations": "reservations_service",
+    "payments": "payments_service",
+}
 
 
 def migrate_all(config):

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 ADMIN_VARS = ("BOOKIFY_ADMIN_EMAIL", "BOOKIFY_ADMIN_PASSWORD")
 DEV_ADMIN = ("admin@bookify.local", "change-me-admin-password")  # config.yaml's defaults
+DEV_WEBHOOK_SECRET = "whsec_local_bookify_dev"  # config.yaml's STRIPE.webhook_secret default
+LOCALSTRIPE_PORT = 8420
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -89,7 +91,10 @@ def main() -> int:
         # Otherwise the new gateway dies on bind while an old one answers the health check.
         sys.exit(f"Port {port} is already in use (another `make run`?). Stop it or set GATEWAY_ADDRESS.")
 
-    stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1")})
+    # Without Stripe credentials, payments go to localstripe, the Stripe emulator.
+    local_stripe = "STRIPE_API_KEY" not in os.environ and "STRIPE_API_BASE" not in os.environ
+    stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1")},
+                           localstripe_port=LOCALSTRIPE_PORT if local_stripe else None)
     # Explicit: Python leaves SIGINT ignored if it started ignored (e.g. launched from a script with `&`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -100,8 +105,12 @@ def main() -> int:
         print(f"Starting {', '.join(stack.services)} ...", flush=True)
         stack.start()
         stack.wait_ready(f"{base}/ready")  # every service answers, not just the gateway
+        if local_stripe:
+            stack.register_stripe_webhook(base, os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
         db_url = os.environ.get("BOOKIFY_DB_URL")
         store = f"BOOKIFY_DB_URL={_mask(db_url)}" if db_url else "SQLite (default), var/bookify_<service>.db"
+        payments = (f"localstripe (Stripe emulator) on 127.0.0.1:{LOCALSTRIPE_PORT}; no real money"
+                    if local_stripe else "Stripe, from STRIPE_API_KEY / STRIPE_API_BASE")
         password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
             else f"password {DEV_ADMIN[1]} (dev default)"
         print(f"\nBookify is running\n"
@@ -110,6 +119,7 @@ def main() -> int:
               f"  admin:    {email}, {password}\n"
               f"  demo:     {DEMO_CUSTOMER[0]}, password {DEMO_CUSTOMER[1]}\n"
               f"  store:    {store}\n"
+              f"  payments: {payments}\n"
               f"  logs:     {', '.join(_rel(p) for p in stack.logs.values())}\n"
               f"Ctrl-C to stop.", flush=True)
         while True:

@@ -3,7 +3,7 @@ service's RPC edge) and document them in the gateway's OpenAPI."""
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate, validates_schema
 
-from common.schemas import Id, LenientSchema, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PageQuery, PrintableText, Schema, UtcDateTime
 
 ROLE_CATEGORIES = ("admin", "customer")
 email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -87,9 +87,7 @@ class UserRolesSchema(Schema):
     roles = fields.List(fields.Nested(RoleRefSchema), required=True)
 
 
-class UserFilterSchema(Schema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+class UserFilterSchema(PageQuery):
     email = fields.String(validate=validate.Length(min=1, max=254))
     role = role_name
 

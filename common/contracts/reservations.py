@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PageQuery, PrintableText, Schema, UtcDateTime
 
 UNITS = ("hour", "day")
 RESERVATION_STATUSES = ("pending", "confirmed", "cancelled", "expired", "failed")
@@ -51,9 +51,8 @@ class PlaceSchema(LenientSchema):
     updated_at = UtcDateTime()
 
 
-class PlaceQuerySchema(Schema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+class PlaceQuerySchema(PageQuery):
+    pass
 
 
 class AvailabilityQuerySchema(Schema):
@@ -91,9 +90,7 @@ class CancelSchema(Schema):
     reason = fields.String(validate=[validate.Length(max=500), PrintableText], allow_none=True)
 
 
-class ReservationQuerySchema(Schema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+class ReservationQuerySchema(PageQuery):
     status = fields.String(validate=validate.OneOf(RESERVATION_STATUSES))
     place_id = fields.Integer(validate=Id)
     user_id = fields.Integer(validate=Id, metadata={"description": "Needs reservations:read_any."})

@@ -4,7 +4,7 @@ from gateway.openapi import build_spec
 from gateway.routing import route
 
 # Services whose answer makes the gateway ready; later services add themselves.
-READY_SERVICES = ("auth",)
+READY_SERVICES = ("auth", "reservations", "payments")
 PING_TIMEOUT = 2
 
 

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RABBIT_API = "http://127.0.0.1:15672/api"
 SECRET = "e2e-secret-known-to-the-tests-0123456789abcdef"
 ADMIN = {"email": "root@bookify.test", "password": "root-password-e2e"}
-SERVICES = ["auth_service.service", "gateway.service:GatewayService"]
+WEBHOOK_SECRET = "whsec_e2e_known_to_the_tests"
+ALL_DATABASES = ["auth", "reservations", "payments"]
 
 
 def free_port():
@@ -63,6 +64,20 @@ class Api:
     def admin_token(self):
         return self.login(ADMIN["email"], ADMIN["password"])["access_token"]
 
+    def place(self, unit="hour", unit_price=2500, currency="usd"):
+        """A fresh place, created by the admin."""
+        response = self.post("/v1/places", token=self.admin_token(), json={
+            "name": f"Place {uuid.uuid4().hex[:6]}", "unit": unit, "unit_price": unit_price,
+            "currency": currency})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def book(self, token, place_id, start, end, payment_method="pm_card_visa", key=None):
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.post("/v1/reservations", token=token, headers=headers, json={
+            "place_id": place_id, "start": start.isoformat(), "end": end.isoformat(),
+            "payment_method": payment_method})
+
 
 def _vhost(method, name):
     response = requests.request(method, f"{RABBIT_API}/vhosts/{name}", auth=("guest", "guest"), timeout=10)
@@ -73,8 +88,9 @@ def _vhost(method, name):
 
 
 @contextmanager
-def running_stack(backend, tmp):
-    """A whole Bookify stack on its own vhost and databases, started as `make run` does."""
+def running_stack(backend, tmp, services=None, **env):
+    """A whole Bookify stack on its own vhost, databases and localstripe, started as
+    `make run` does. `env` overrides settings (BOOKING_HOLD_SECONDS="3", …)."""
     template = database_template(backend, tmp)
     vhost = f"bookify_e2e_{uuid.uuid4().hex[:8]}"
     _vhost("PUT", vhost)
@@ -87,16 +103,19 @@ def running_stack(backend, tmp):
         "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
         "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
         "LOGIN_MAX_FAILURES": "5",
-    }, services=SERVICES, log_dir=tmp / "log")
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **env,
+    }, services=services, log_dir=tmp / "log", localstripe_port=free_port())
     try:
         stack.prepare()
         stack.start()
         stack.wait_ready(f"http://127.0.0.1:{port}/ready", timeout=60)
+        stack.register_stripe_webhook(f"http://127.0.0.1:{port}", WEBHOOK_SECRET)
         yield Api(f"http://127.0.0.1:{port}", stack)
     finally:
         stack.stop()
         _vhost("DELETE", vhost)
-        drop_databases(template, ["auth"])
+        drop_databases(template, ALL_DATABASES)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -8,7 +8,11 @@ Create Date: 2026-11-25 17:02:32.705814
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from alembic import op
+
+# UTC times with microseconds (MySQL DATETIME would drop them).
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'
@@ -23,8 +27,8 @@ def upgrade() -> None:
     op.create_table('login_throttle',
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
-    sa.Column('window_started_at', sa.DateTime(), nullable=False),
-    sa.Column('locked_until', sa.DateTime(), nullable=True),
+    sa.Column('window_started_at', Timestamp, nullable=False),
+    sa.Column('locked_until', Timestamp, nullable=True),
     sa.PrimaryKeyConstraint('email')
     )
     op.create_table('outbox',
@@ -32,8 +36,8 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('published_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('published_at', Timestamp, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('event_id')
     )
@@ -49,7 +53,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('category', sa.String(length=16), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', Timestamp, nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
@@ -62,8 +66,8 @@ def upgrade() -> None:
     sa.Column('notify_email', sa.Boolean(), nullable=False),
     sa.Column('notify_sms', sa.Boolean(), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('updated_at', Timestamp, nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
     )
@@ -72,10 +76,10 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('family_id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=False),
-    sa.Column('used_at', sa.DateTime(), nullable=True),
-    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('expires_at', Timestamp, nullable=False),
+    sa.Column('used_at', Timestamp, nullable=True),
+    sa.Column('revoked_at', Timestamp, nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')

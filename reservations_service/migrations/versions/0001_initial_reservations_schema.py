@@ -9,7 +9,11 @@ from typing import Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
+
+# UTC times with microseconds (MySQL DATETIME would drop them).
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'
@@ -26,8 +30,8 @@ def upgrade() -> None:
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('published_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('published_at', Timestamp, nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('event_id')
     )
@@ -42,39 +46,39 @@ def upgrade() -> None:
     sa.Column('unit_price', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('updated_at', Timestamp, nullable=False),
+    sa.Column('deleted_at', Timestamp, nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('processed_events',
     sa.Column('event_id', sa.String(length=64), nullable=False),
-    sa.Column('processed_at', sa.DateTime(), nullable=False),
+    sa.Column('processed_at', Timestamp, nullable=False),
     sa.PrimaryKeyConstraint('event_id')
     )
     op.create_table('reservations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('place_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=False),
-    sa.Column('start_at', sa.DateTime(), nullable=False),
-    sa.Column('end_at', sa.DateTime(), nullable=False),
+    sa.Column('start_at', Timestamp, nullable=False),
+    sa.Column('end_at', Timestamp, nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('payment_method', sa.String(length=255), nullable=False),
     sa.Column('payment_id', sa.BigInteger(), nullable=True),
-    sa.Column('hold_expires_at', sa.DateTime(), nullable=True),
+    sa.Column('hold_expires_at', Timestamp, nullable=True),
     sa.Column('idempotency_key', sa.String(length=255), nullable=True),
     sa.Column('request_fingerprint', sa.String(length=64), nullable=True),
-    sa.Column('pending_start', sa.DateTime(), nullable=True),
-    sa.Column('pending_end', sa.DateTime(), nullable=True),
-    sa.Column('pending_expires_at', sa.DateTime(), nullable=True),
+    sa.Column('pending_start', Timestamp, nullable=True),
+    sa.Column('pending_end', Timestamp, nullable=True),
+    sa.Column('pending_expires_at', Timestamp, nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('refund_amount', sa.BigInteger(), nullable=False),
     sa.Column('refund_due', sa.BigInteger(), nullable=False),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', Timestamp, nullable=False),
+    sa.Column('updated_at', Timestamp, nullable=False),
     sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('user_id', 'idempotency_key', name='uq_reservations_idempotency')

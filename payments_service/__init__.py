@@ -1,0 +1,1 @@
+"""The payments service: card payments through Stripe, refunds, and Stripe's webhooks."""

@@ -1,0 +1,111 @@
+"""The `payments` service: thin RPC entrypoints over the charge, refund and webhook use-cases.
+
+Operators call these from `nameko shell --config config.yaml` as `n.rpc.payments.<method>`.
+`actor` is who asks: None from the console (full trust), the gateway passes the caller."""
+import nameko
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from common.config import section
+from common.contracts.payments import (
+    ActorSchema,
+    ChargeSchema,
+    PaymentRefSchema,
+    PaymentSchema,
+    RefundSchema,
+    ReservationRefSchema,
+    WebhookSchema,
+)
+from common.db import Database
+from common.errors import EXPECTED_ERRORS, ServiceUnavailable
+from common.events import Outbox
+from payments_service.charges import Charges
+from payments_service.models import OutboxMessage
+from payments_service.stripe_gateway import StripeGateway
+
+# Stripe being down is an expected answer here, not a bug in the service.
+PAYMENT_ERRORS = (*EXPECTED_ERRORS, ServiceUnavailable)
+# How long past the SDK timeout a Stripe call counts as still in flight (a worker may die mid-call).
+CALL_LEASE_MARGIN_SECONDS = 5
+
+payments_out = PaymentSchema()
+
+
+class StripeComponents(DependencyProvider):
+    """Reads the STRIPE config once; hands workers the gateway and the call lease."""
+
+    def setup(self):
+        config = section(nameko.config, "STRIPE")
+        self.gateway = StripeGateway.from_config(config)
+        self.call_lease_seconds = float(config.get("timeout_seconds", 10)) + CALL_LEASE_MARGIN_SECONDS
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def _payment(payment):
+    return payments_out.dump(payment)
+
+
+class PaymentsService:
+    name = "payments"
+
+    db = Database()
+    events = Outbox(OutboxMessage)
+    stripe = StripeComponents()
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def ping(self):
+        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.payments.ping()"""
+        return "pong"
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def charge(self, payload):
+        """Charge a card for a reservation, once per idempotency_key. Raises PaymentDeclined,
+        Conflict (key reused with other terms) or ServiceUnavailable (Stripe silent; stays pending).
+        Example: n.rpc.payments.charge({"reservation_id": 12, "user_id": 7, "amount": 12000,
+                 "currency": "usd", "payment_method": "pm_card_visa", "idempotency_key": "res-12"})"""
+        order = ChargeSchema().load_or_raise(payload)
+        return _payment(self._charges().charge(order))
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None):
+        """Refund part of a payment, or all that is left when amount is None; the same
+        idempotency_key again never refunds twice.
+        Example: n.rpc.payments.refund(42, 6000, "cancelled 3 hours before start", "res-12-cancel")"""
+        fields = RefundSchema().load_or_raise({"payment_id": payment_id, "amount": amount, "reason": reason,
+                                               "idempotency_key": idempotency_key})
+        return _payment(self._charges().refund(**fields))
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def get_payment(self, payment_id, actor=None):
+        """A payment with its refunds; another user's is NotFound unless payments:read_any.
+        Example: n.rpc.payments.get_payment(42)"""
+        fields = PaymentRefSchema().load_or_raise({"payment_id": payment_id})
+        if actor is not None:
+            actor = ActorSchema().load_or_raise(actor)
+        return _payment(self._charges().get(fields["payment_id"], actor))
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def payments_for_reservation(self, reservation_id):
+        """Every payment made for a reservation, oldest first.
+        Example: n.rpc.payments.payments_for_reservation(12)"""
+        fields = ReservationRefSchema().load_or_raise({"reservation_id": reservation_id})
+        return [_payment(p) for p in self._charges().for_reservation(fields["reservation_id"])]
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def reconcile(self, payment_id):
+        """Ask Stripe what became of a pending payment (or a pending refund) and record it.
+        Example: n.rpc.payments.reconcile(42)"""
+        fields = PaymentRefSchema().load_or_raise({"payment_id": payment_id})
+        return _payment(self._charges().reconcile(fields["payment_id"]))
+
+    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    def handle_stripe_webhook(self, payload, signature):
+        """Apply a Stripe webhook (the raw body and its Stripe-Signature header), once per event.
+        Example: n.rpc.payments.handle_stripe_webhook('{"id": "evt_1", …}', "t=1700000000,v1=5257a8…")"""
+        fields = WebhookSchema().load_or_raise({"payload": payload, "signature": signature})
+        return self._charges().handle_webhook(fields["payload"], fields["signature"])
+
+    def _charges(self):
+        return Charges(self.db, self.events, self.stripe.gateway, self.stripe.call_lease_seconds)

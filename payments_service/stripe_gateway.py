@@ -1,0 +1,209 @@
+"""Stripe behind a small typed wrapper: every call either returns plain data or raises
+StripeDeclined (Stripe said no) or StripeUnavailable (no answer we can trust)."""
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import stripe
+
+# PaymentIntent statuses, as the payments domain sees them.
+_SETTLED_AS_SUCCEEDED = {"succeeded"}
+# requires_action means 3-D Secure; nobody can complete it for a server-side confirmation.
+_SETTLED_AS_FAILED = {"requires_payment_method", "canceled", "requires_action"}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The part of a Stripe PaymentIntent the payments domain needs."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    metadata: dict = field(default_factory=dict)
+    failure_code: str | None = None
+
+    @property
+    def outcome(self):
+        """One of "succeeded", "failed", or "pending" while Stripe is still processing."""
+        if self.status in _SETTLED_AS_SUCCEEDED:
+            return "succeeded"
+        if self.status in _SETTLED_AS_FAILED:
+            return "failed"
+        return "pending"
+
+    @property
+    def failure_reason(self):
+        if self.failure_code:
+            return self.failure_code
+        return "authentication_required" if self.status == "requires_action" else self.status
+
+    @classmethod
+    def from_stripe(cls, data):
+        """From a PaymentIntent as a dict (stripe 16 objects: `.to_dict()` first)."""
+        error = data.get("last_payment_error") or {}
+        return cls(
+            id=data["id"], status=data["status"], amount=data["amount"], currency=data["currency"],
+            metadata=dict(data.get("metadata") or {}), failure_code=error.get("code"),
+        )
+
+
+@dataclass(frozen=True)
+class StripeRefundResult:
+    id: str
+    amount: int
+    status: str
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    object: dict
+
+
+class StripeDeclined(Exception):
+    """Stripe refused: a declined card, an unknown payment method, a refund it won't make."""
+
+    def __init__(self, code, message, intent_id=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.intent_id = intent_id
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be reached, timed out, failed, or refused our credentials: the
+    outcome of the call is unknown, so whatever it was about stays pending."""
+
+
+class InvalidWebhook(Exception):
+    """A webhook that is not provably from Stripe (`field` "signature") or not an event ("payload")."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class StripeGateway:
+    """PaymentIntents, refunds and webhook events through the official SDK.
+    An empty `api_base` means api.stripe.com; tests point it at localstripe."""
+
+    def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret=""):
+        self.webhook_secret = webhook_secret
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+            http_client=stripe.RequestsClient(timeout=timeout),
+            # No SDK retries: an unanswered create is settled by reconcile, by the webhook or
+            # by the caller retrying with its idempotency key (and localstripe ignores
+            # Idempotency-Key, so an SDK retry there would charge twice).
+            max_network_retries=0,
+        )
+
+    @classmethod
+    def from_config(cls, config):
+        """From the STRIPE block of config.yaml."""
+        return cls(
+            api_key=config["api_key"],
+            api_base=config.get("api_base") or "",
+            timeout=float(config.get("timeout_seconds", 10)),
+            webhook_secret=config.get("webhook_secret") or "",
+        )
+
+    def create_intent(self, *, amount, currency, payment_method, metadata, idempotency_key):
+        """Create and confirm a card PaymentIntent in one call."""
+        params = {
+            "amount": amount,
+            "currency": currency,
+            "payment_method": payment_method,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "metadata": {key: str(value) for key, value in metadata.items()},
+        }
+        with _translated_errors():
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key})
+        return Intent.from_stripe(intent.to_dict())
+
+    def retrieve_intent(self, intent_id):
+        """The PaymentIntent, or None when Stripe has none by that id."""
+        try:
+            with _translated_errors():
+                intent = self._client.v1.payment_intents.retrieve(intent_id)
+        except StripeDeclined as error:
+            if error.code in ("resource_missing", "not_found"):
+                return None
+            raise
+        return Intent.from_stripe(intent.to_dict())
+
+    def find_intent(self, metadata_key, value):
+        """The PaymentIntent whose metadata[metadata_key] is `value`, or None."""
+        value = str(value)
+        try:
+            with _translated_errors():
+                found = self._client.v1.payment_intents.search(
+                    params={"query": f"metadata['{metadata_key}']:'{value}'"})
+                candidates = [intent.to_dict() for intent in found.data]
+        except StripeDeclined as error:
+            if error.code != "not_found":
+                raise
+            # localstripe (and other emulators) have no Search API: scan the list instead.
+            with _translated_errors():
+                listing = self._client.v1.payment_intents.list(params={"limit": 100})
+                candidates = [intent.to_dict() for intent in listing.auto_paging_iter()]
+        for data in candidates:
+            if (data.get("metadata") or {}).get(metadata_key) == value:
+                return Intent.from_stripe(data)
+        return None
+
+    def refund(self, *, intent_id, amount, metadata, idempotency_key):
+        """Refund `amount` of a PaymentIntent's charge."""
+        params = {
+            "payment_intent": intent_id,
+            "amount": amount,
+            "metadata": {key: str(value) for key, value in metadata.items() if value is not None},
+        }
+        with _translated_errors():
+            refund = self._client.v1.refunds.create(
+                params=params, options={"idempotency_key": idempotency_key})
+        if refund.status in ("failed", "canceled"):
+            raise StripeDeclined(refund.status, f"Stripe reports the refund {refund.status}")
+        return StripeRefundResult(id=refund.id, amount=refund.amount, status=refund.status)
+
+    def parse_webhook(self, payload, signature):
+        """Verify a webhook's Stripe-Signature against our secret and read its event."""
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+        except stripe.SignatureVerificationError as error:
+            raise InvalidWebhook("signature", str(error)) from None
+        except ValueError as error:  # signed, but not JSON
+            raise InvalidWebhook("payload", f"Not JSON: {error}") from None
+        data = event.to_dict()
+        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+            raise InvalidWebhook("payload", "Not a Stripe event: no id or type")
+        return WebhookEvent(id=data["id"], type=data["type"],
+                            object=(data.get("data") or {}).get("object") or {})
+
+
+@contextmanager
+def _translated_errors():
+    """Turns the SDK's exceptions into the gateway's two failure outcomes."""
+    try:
+        yield
+    except stripe.CardError as error:
+        raise StripeDeclined(error.code or "card_declined", error.user_message or str(error),
+                             intent_id=_intent_id_of(error)) from error
+    except stripe.InvalidRequestError as error:
+        code = error.code or ("not_found" if error.http_status == 404 else "invalid_request")
+        raise StripeDeclined(code, error.user_message or str(error), intent_id=_intent_id_of(error)) from error
+    except stripe.StripeError as error:  # connection, timeout, 5xx, rate limit, credentials
+        raise StripeUnavailable(f"{type(error).__name__}: {error.user_message or error}") from error
+
+
+def _intent_id_of(error):
+    # Stripe returns the PaymentIntent it created with a decline; localstripe does not.
+    intent = getattr(error.error, "payment_intent", None) if error.error is not None else None
+    if intent is None or isinstance(intent, str):
+        return intent
+    return getattr(intent, "id", None)

@@ -1,0 +1,44 @@
+"""Never a double booking: many customers race for one window through the gateway while
+two instances of the reservations service take requests side by side."""
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+from scripts.launcher import SERVICES
+from tests.conftest import BACKENDS
+from tests.e2e.conftest import RABBIT_API, running_stack
+
+RACERS = 24
+
+
+@pytest.fixture(params=BACKENDS)
+def two_instance_api(request, tmp_path):
+    services = SERVICES + ["reservations_service.service"]  # a second instance on the same queue
+    with running_stack(request.param, tmp_path, services=services) as api:
+        yield api
+
+
+def test_one_window_many_bookers_exactly_one_wins(two_instance_api):
+    api = two_instance_api
+    place = api.place()
+    tokens = [api.customer()[1]["access_token"] for _ in range(RACERS)]
+    start = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) + timedelta(days=2)
+
+    def book(token):
+        return api.book(token, place["id"], start, start + timedelta(hours=2))
+
+    with ThreadPoolExecutor(max_workers=RACERS) as pool:
+        responses = list(pool.map(book, tokens))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * (RACERS - 1), [r.text for r in responses if r.status_code >= 500]
+    assert all(r.json()["error"]["code"] == "slot_unavailable" for r in responses if r.status_code == 409)
+    admin = api.admin_token()
+    booked = api.get("/v1/reservations", token=admin, params={"place_id": place["id"]}).json()
+    assert [r["status"] for r in booked["items"]] == ["confirmed"]
+    # Two instances really were consuming the reservations queue during the race.
+    vhost = api.stack.env["AMQP_URI"].rsplit("/", 1)[1]
+    queue = requests.get(f"{RABBIT_API}/queues/{vhost}/rpc-reservations", auth=("guest", "guest"), timeout=10)
+    assert queue.json()["consumers"] == 2

@@ -1,0 +1,140 @@
+"""The Stripe wrapper against a real localstripe through the real SDK: what succeeds,
+what is declined, what counts as unavailable, and how webhooks are verified."""
+import json
+import time
+import uuid
+
+import pytest
+
+from payments_service.stripe_gateway import (
+    Intent,
+    InvalidWebhook,
+    StripeDeclined,
+    StripeGateway,
+    StripeUnavailable,
+)
+from tests.fakes.localstripe import SlowLink, free_port, stripe_signature
+from tests.fakes.stripe_fixtures import localstripe  # noqa: F401  (fixture)
+
+SECRET = "whsec_unit_tests"
+
+
+@pytest.fixture
+def gateway(localstripe):  # noqa: F811
+    return StripeGateway("sk_test_unit", localstripe.url, timeout=5, webhook_secret=SECRET)
+
+
+def _charge(gateway, payment_method="pm_card_visa", amount=4200, **metadata):
+    metadata = {"payment_id": 1, "payment_ref": uuid.uuid4().hex, **metadata}
+    return gateway.create_intent(amount=amount, currency="usd", payment_method=payment_method,
+                                 metadata=metadata, idempotency_key=uuid.uuid4().hex)
+
+
+def test_a_good_card_is_charged_and_the_intent_reads_back(gateway):
+    intent = _charge(gateway, reservation_id=12)
+    assert (intent.outcome, intent.amount, intent.currency) == ("succeeded", 4200, "usd")
+    assert intent.id.startswith("pi_")
+    assert intent.metadata["reservation_id"] == "12"  # Stripe metadata values are strings
+    assert gateway.retrieve_intent(intent.id) == intent
+
+
+def test_a_declined_card_is_a_decline_with_stripes_code(gateway):
+    with pytest.raises(StripeDeclined) as declined:
+        _charge(gateway, "pm_card_chargeCustomerFail")
+    assert declined.value.code == "card_declined"
+    assert "declined" in declined.value.message
+
+
+def test_an_unknown_payment_method_is_a_decline_not_an_outage(gateway):
+    with pytest.raises(StripeDeclined):
+        _charge(gateway, "pm_does_not_exist")
+
+
+def test_intents_are_found_by_metadata_and_missing_ones_are_none(gateway):
+    reference = uuid.uuid4().hex
+    intent = _charge(gateway, payment_ref=reference)
+    assert gateway.find_intent("payment_ref", reference) == intent
+    assert gateway.find_intent("payment_ref", uuid.uuid4().hex) is None
+    assert gateway.retrieve_intent("pi_does_not_exist") is None
+
+
+def test_refunds_go_against_the_intent(gateway):
+    intent = _charge(gateway, amount=5000)
+    refund = gateway.refund(intent_id=intent.id, amount=1500, metadata={"reason": "late cancel"},
+                            idempotency_key=uuid.uuid4().hex)
+    assert (refund.amount, refund.status) == (1500, "succeeded")
+    assert refund.id.startswith("re_")
+
+
+def test_a_refund_of_a_failed_payment_is_refused(gateway):
+    reference = uuid.uuid4().hex
+    with pytest.raises(StripeDeclined):
+        _charge(gateway, "pm_card_chargeCustomerFail", payment_ref=reference)
+    failed = gateway.find_intent("payment_ref", reference)
+    assert (failed.outcome, failed.failure_reason) == ("failed", "card_declined")
+    with pytest.raises(StripeDeclined):
+        gateway.refund(intent_id=failed.id, amount=100, metadata={}, idempotency_key=uuid.uuid4().hex)
+
+
+def test_a_closed_port_is_unavailable_for_every_call():
+    gateway = StripeGateway("sk_test_unit", f"http://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(StripeUnavailable):
+        _charge(gateway)
+    with pytest.raises(StripeUnavailable):
+        gateway.retrieve_intent("pi_123")
+    with pytest.raises(StripeUnavailable):
+        gateway.find_intent("payment_ref", "abc")
+    with pytest.raises(StripeUnavailable):
+        gateway.refund(intent_id="pi_123", amount=1, metadata={}, idempotency_key="k")
+
+
+def test_a_timeout_is_unavailable_although_stripe_acted_on_the_request(localstripe):  # noqa: F811
+    link = SlowLink(localstripe.port, delay=2.0)
+    try:
+        slow = StripeGateway("sk_test_unit", link.url, timeout=0.5)
+        reference = uuid.uuid4().hex
+        with pytest.raises(StripeUnavailable):
+            _charge(slow, payment_ref=reference)
+    finally:
+        link.close()
+    # Which is why an unanswered charge stays pending and is reconciled, never assumed failed.
+    found = StripeGateway("sk_test_unit", localstripe.url).find_intent("payment_ref", reference)
+    assert found is not None and found.outcome == "succeeded"
+
+
+def test_a_signed_webhook_is_read(gateway):
+    payload = json.dumps({"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+                          "data": {"object": {"id": "pi_1", "object": "payment_intent"}}})
+    event = gateway.parse_webhook(payload, stripe_signature(payload, SECRET))
+    assert (event.id, event.type, event.object["id"]) == ("evt_1", "payment_intent.succeeded", "pi_1")
+
+
+@pytest.mark.parametrize("signature", [
+    "",
+    "t=1,v1=00",
+    "garbage",
+    stripe_signature('{"id": "evt_1"}', "whsec_someone_else"),
+    stripe_signature('{"id": "evt_1"}', SECRET, timestamp=int(time.time()) - 3600),  # replayed
+])
+def test_webhooks_not_signed_with_our_secret_now_are_refused(gateway, signature):
+    with pytest.raises(InvalidWebhook) as invalid:
+        gateway.parse_webhook('{"id": "evt_1"}', signature)
+    assert invalid.value.field == "signature"
+
+
+def test_a_signed_payload_that_is_not_an_event_is_refused(gateway):
+    for payload in ("not json", '{"no": "id"}'):
+        with pytest.raises(InvalidWebhook) as invalid:
+            gateway.parse_webhook(payload, stripe_signature(payload, SECRET))
+        assert invalid.value.field == "payload"
+
+
+@pytest.mark.parametrize("status, outcome", [
+    ("succeeded", "succeeded"),
+    ("requires_payment_method", "failed"),
+    ("canceled", "failed"),
+    ("requires_action", "failed"),  # 3-D Secure: nobody can complete a server-side confirmation
+    ("processing", "pending"),
+])
+def test_intent_statuses_map_to_three_outcomes(status, outcome):
+    assert Intent(id="pi_1", status=status, amount=1, currency="usd").outcome == outcome
