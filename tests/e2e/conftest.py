@@ -88,7 +88,7 @@ def _vhost(method, name):
 
 
 @contextmanager
-def running_stack(backend, tmp, services=None, **env):
+def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
     """A whole Bookify stack on its own vhost, databases and localstripe, started as
     `make run` does. `env` overrides settings (BOOKING_HOLD_SECONDS="3", …)."""
     template = database_template(backend, tmp)
@@ -109,7 +109,7 @@ def running_stack(backend, tmp, services=None, **env):
     try:
         stack.prepare()
         stack.start()
-        stack.wait_ready(f"http://127.0.0.1:{port}/ready", timeout=60)
+        stack.wait_ready(f"http://127.0.0.1:{port}{ready_path}", timeout=60)
         stack.register_stripe_webhook(f"http://127.0.0.1:{port}", WEBHOOK_SECRET)
         yield Api(f"http://127.0.0.1:{port}", stack)
     finally:
