@@ -71,6 +71,15 @@ def events(db):
         return [row.event_type for row in session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id))]
 
 
+def last_event(db, event_type):
+    import json
+
+    with db.transaction() as session:
+        rows = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.event_type == event_type)
+                               .order_by(OutboxMessage.id.desc())).all()
+        return json.loads(rows[0].payload)
+
+
 def status_of(db, reservation_id):
     with db.transaction() as session:
         return session.get(Reservation, reservation_id).status
@@ -189,11 +198,16 @@ def test_others_see_404_admins_see_all(booking, place, clock):
     assert booking.search(ADMIN, dict(query, user_id=CUSTOMER["user_id"])).total == 1
 
 
-def test_cancel_early_refunds_all_late_refunds_the_share(booking, place, payments, clock):
+def test_cancel_early_refunds_all_late_refunds_the_share(booking, place, payments, reservations_db, clock):
     early = booking.reserve(CUSTOMER, ask(place, clock, day=3))
     cancelled = booking.cancel(CUSTOMER, early.id, "change of plans")
     assert (cancelled.status, cancelled.refund_amount, cancelled.cancel_reason) == (
         "cancelled", 1000, "change of plans")
+    event = last_event(reservations_db, "reservation_cancelled")
+    assert {k: event[k] for k in ("reservation_id", "user_id", "place_id", "amount", "currency", "refund_amount")} \
+        == {"reservation_id": early.id, "user_id": 7, "place_id": place.id, "amount": 1000, "currency": "usd",
+            "refund_amount": 1000}
+    assert event["start"] == early.start.isoformat() and "event_id" in event and "occurred_at" in event
     assert payments.refunds[-1] == (early.payment_id, 1000, "cancelled", f"reservation-{early.id}-cancel")
     start = clock() + timedelta(hours=2)
     late = booking.reserve(CUSTOMER, {"place_id": place.id, "start": start, "end": start + timedelta(hours=1),
@@ -212,13 +226,15 @@ def test_a_refund_that_cannot_be_sent_is_retried(booking, place, payments, reser
     assert len(payments.refunds) == 1
 
 
-def test_reschedule_charges_or_refunds_the_difference(booking, place, payments, clock):
+def test_reschedule_charges_or_refunds_the_difference(booking, place, payments, reservations_db, clock):
     reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10, hours=1))
     start, end = window(clock, 2, 14, 3)
     moved = booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end,
                                                          "payment_method": "pm_card_visa"})
     assert (moved.start, moved.amount) == (start, 3000)
     assert payments.charges[-1]["amount"] == 2000
+    event = last_event(reservations_db, "reservation_rescheduled")
+    assert (event["start"], event["end"], event["amount"]) == (start.isoformat(), end.isoformat(), 3000)
     start, end = window(clock, 2, 14, 1)
     moved = booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end})
     assert moved.amount == 1000 and payments.refunds[-1][1] == 2000
