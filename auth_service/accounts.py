@@ -100,6 +100,7 @@ class Accounts:
             for name, value in changes.items():
                 setattr(user, name, value)
             user.updated_at = self.clock()
+            self.events.record(session, "user_profile_changed", **_contact(user))
             return user
 
     # -- administration -----------------------------------------------------------------
@@ -141,8 +142,7 @@ class Accounts:
                     phone=fields.get("phone"), created_at=now, updated_at=now, roles=roles))
         except IntegrityError:  # a concurrent registration of the same email won
             raise Conflict("An account with this email exists", {"email": ["Already registered."]}) from None
-        self.events.record(session, "user_registered", user_id=user.id, email=user.email,
-                           name=user.name, phone=user.phone, source=source)
+        self.events.record(session, "user_registered", source=source, **_contact(user))
         return user
 
     def _user(self, session, user_id):
@@ -165,3 +165,9 @@ class Accounts:
             "token_type": "Bearer",
             "expires_in": self.tokens.settings.access_ttl_seconds,
         }
+
+
+def _contact(user):
+    """What other services may know of a user to reach them (events carry it to them)."""
+    return {"user_id": user.id, "email": user.email, "name": user.name, "phone": user.phone,
+            "notify_email": user.notify_email, "notify_sms": user.notify_sms}

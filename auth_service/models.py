@@ -64,7 +64,7 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(sa.String(100))
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     notify_email: Mapped[bool] = mapped_column(default=True)
-    notify_sms: Mapped[bool] = mapped_column(default=False)
+    notify_sms: Mapped[bool] = mapped_column(default=True)  # opt-out: SMS goes to users with a phone
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -229,9 +229,9 @@ def test_users_list_is_paginated(api):
 def test_profile_update(api):
     user, tokens = api.customer()
     response = api.request("PATCH", "/v1/users/me", token=tokens["access_token"],
-                           json={"name": "New Name", "notify_sms": True, "phone": "+447700900123"})
+                           json={"name": "New Name", "notify_sms": False, "phone": "+447700900123"})
     assert response.status_code == 200
-    assert (response.json()["name"], response.json()["notify_sms"]) == ("New Name", True)
+    assert (response.json()["name"], response.json()["notify_sms"]) == ("New Name", False)
     _error(api.request("PATCH", "/v1/users/me", token=tokens["access_token"], json={"email": "x@y.z"}),
            400, "validation_error")
 
