@@ -35,13 +35,15 @@ class Reservation(Base):
     __tablename__ = "reservations"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_reservations_idempotency"),
+        sa.UniqueConstraint("partner", "partner_ref", name="uq_reservations_partner_ref"),
         sa.Index("ix_reservations_place_window", "place_id", "status", "start_at", "end_at"),
         sa.Index("ix_reservations_hold", "status", "hold_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"))
-    user_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)  # auth's user; no cross-DB key
+    # auth's user; no cross-DB key. None for a partner's guest.
+    user_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
     # `start`/`end` are reserved words in SQL; the columns carry a suffix, Python does not.
     start: Mapped[datetime] = mapped_column("start_at", UtcDateTime)
     end: Mapped[datetime] = mapped_column("end_at", UtcDateTime)
@@ -61,6 +63,12 @@ class Reservation(Base):
     refund_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     refund_due: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # owed, not yet refunded
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # Booked by a partner system for its guest; the partner collected the payment.
+    partner: Mapped[str | None] = mapped_column(sa.String(64))
+    partner_ref: Mapped[str | None] = mapped_column(sa.String(128))
+    guest_name: Mapped[str | None] = mapped_column(sa.String(100))
+    guest_email: Mapped[str | None] = mapped_column(sa.String(254))
+    guest_phone: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -2,12 +2,15 @@
 
 Operators call these from `nameko shell --config config.yaml` as `n.rpc.reservations.<method>`.
 `actor` is who acts: None from the console (full trust), the gateway passes the caller."""
+import kombu
 import nameko
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from common.config import section
+from common.consumers import raw_consume
+from common.contracts.partners import PARTNER_MESSAGES
 from common.contracts.reservations import (
     AvailabilityQuerySchema,
     CancelSchema,
@@ -21,14 +24,21 @@ from common.contracts.reservations import (
     ReservationSchema,
 )
 from common.db import Database
+from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.rpc import TimedServiceRpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage
+from reservations_service.partners import Malformed, PartnerDesk
 from reservations_service.places import Places
 from reservations_service.refunds import RefundPolicy
+
+PARTNER_EXCHANGE = kombu.Exchange("partners.events", type="topic", durable=True)
+PARTNER_QUEUE = kombu.Queue("reservations.partner_requests", durable=True, bindings=[
+    kombu.binding(PARTNER_EXCHANGE, routing_key=key) for key in PARTNER_MESSAGES])
+PARTNER_DEAD_LETTERS = "partners.dead_letter"
 
 places_out = PlaceSchema()
 reservations_out = ReservationSchema()
@@ -50,6 +60,21 @@ class BookingSettings(DependencyProvider):
         return self.policy
 
 
+class PartnerDeadLetters(DependencyProvider):
+    """The dead-letter queue of partner messages that could not be understood."""
+
+    def setup(self):
+        self.queue = DeadLetterQueue(nameko.config["AMQP_URI"], PARTNER_DEAD_LETTERS)
+
+    def get_dependency(self, worker_ctx):
+        return self.queue
+
+
+def accepted_partners():
+    names = nameko.config.get("PARTNERS") or ""
+    return [name.strip() for name in str(names).split(",") if name.strip()]
+
+
 def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
@@ -61,6 +86,7 @@ class ReservationsService:
     events = Outbox(OutboxMessage)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
+    partner_dead_letters = PartnerDeadLetters()
 
     @rpc
     def ping(self):
@@ -161,6 +187,34 @@ class ReservationsService:
     @event_handler("payments", "payment_succeeded", requeue_on_error=True)
     def on_payment_succeeded(self, payload):
         self._booking().on_payment_succeeded(payload)
+
+    # -- partners -----------------------------------------------------------------------
+
+    @raw_consume(PARTNER_QUEUE, requeue_on_error=True)
+    def on_partner_message(self, message):
+        """A partner's reservation_requested / reservation_cancel_requested (docs/partners.md)."""
+        desk = PartnerDesk(self.db, self.events, self.policy, accepted_partners())
+        try:
+            outcome = desk.handle(message.routing_key, message.body)
+        except Exception as error:
+            if not message.redelivered:
+                raise  # requeued once: a passing fault (database restart) gets a second chance
+            outcome = Malformed(f"could not be handled twice: {error}")
+        if outcome is not None:
+            self.partner_dead_letters.put(message.body, outcome.reason, PARTNER_EXCHANGE.name,
+                                          message.routing_key, message.content_type)
+
+    @rpc
+    def list_partner_dead_letters(self, limit=50):
+        """Partner messages that could not be handled, with the reason, oldest first.
+        Example: n.rpc.reservations.list_partner_dead_letters(10)"""
+        return self.partner_dead_letters.peek(limit)
+
+    @rpc
+    def replay_partner_dead_letters(self, limit=1000):
+        """Send dead-lettered partner messages back to partners.events (after a fix).
+        Example: n.rpc.reservations.replay_partner_dead_letters()"""
+        return self.partner_dead_letters.replay(limit)
 
     def _booking(self):
         return Booking(self.db, self.events, self.payments, self.policy)

@@ -1,0 +1,43 @@
+"""What partner systems publish to the `partners.events` exchange (docs/partners.md)."""
+from marshmallow import fields, validate
+
+from common.schemas import Id, PrintableText, Schema, UtcDateTime
+
+partner = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
+partner_ref = fields.String(required=True, validate=[validate.Length(min=1, max=128), PrintableText])
+event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class GuestSchema(Schema):
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    phone = fields.String(validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Use E.164, e.g. +14155550100."),
+                          allow_none=True)
+
+
+class ReservationRequestedSchema(Schema):
+    """routing key `reservation_requested`"""
+
+    event_id = event_id
+    partner = partner
+    partner_ref = partner_ref
+    place_id = fields.Integer(required=True, strict=True, validate=Id)
+    start = UtcDateTime(required=True)
+    end = UtcDateTime(required=True)
+    guest = fields.Nested(GuestSchema, required=True)
+    occurred_at = fields.String()  # informative; partners may send their envelope's time
+
+
+class ReservationCancelRequestedSchema(Schema):
+    """routing key `reservation_cancel_requested`"""
+
+    event_id = event_id
+    partner = partner
+    partner_ref = partner_ref
+    occurred_at = fields.String()
+
+
+PARTNER_MESSAGES = {
+    "reservation_requested": ReservationRequestedSchema,
+    "reservation_cancel_requested": ReservationCancelRequestedSchema,
+}

@@ -1,0 +1,137 @@
+"""Partner bookings: systems that collected payment themselves ask for a reservation by
+event on `partners.events`, and get `partner_reservation_confirmed` or `_rejected` back.
+Idempotent per event_id and per (partner, partner_ref). Malformed messages are not ours
+to guess at: they go to the dead-letter queue with the reason."""
+import json
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from common.contracts.partners import PARTNER_MESSAGES
+from common.db import utcnow
+from common.errors import ValidationError
+from reservations_service.lifecycle import Status, transition
+from reservations_service.models import Reservation
+from reservations_service.pricing import price
+from reservations_service.repository import PlaceRepository, ProcessedEvents, ReservationRepository
+from reservations_service.windows import validate_booking_window
+
+PAYMENT_BY_PARTNER = "partner"
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """The message cannot be understood; it belongs in the dead-letter queue."""
+
+    reason: str
+
+
+class PartnerDesk:
+    def __init__(self, sessions, events, policy, accepted_partners=(), clock=utcnow):
+        self.sessions = sessions
+        self.events = events
+        self.policy = policy
+        self.accepted = set(accepted_partners)  # empty: any partner
+        self.clock = clock
+
+    def handle(self, routing_key, body):
+        """Act on one raw message; returns Malformed(reason) when it must be dead-lettered."""
+        schema = PARTNER_MESSAGES.get(routing_key)
+        if schema is None:
+            return Malformed(f"unknown message type {routing_key!r}")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            return Malformed(f"body is not JSON: {error}")
+        try:
+            fields = schema().load_or_raise(data)
+        except ValidationError as error:
+            return Malformed(f"invalid {routing_key}: {json.dumps(error.details, sort_keys=True)}")
+        if routing_key == "reservation_requested":
+            self.book(fields)
+        else:
+            self.cancel(fields)
+        return None
+
+    def book(self, request):
+        now = self.clock()
+        with self.sessions.transaction() as session:
+            processed = ProcessedEvents(session)
+            if processed.seen(request["event_id"]):
+                return
+            processed.claim(request["event_id"], now)
+            reservations = ReservationRepository(session)
+            existing = _by_partner_ref(session, request["partner"], request["partner_ref"])
+            if existing is not None:  # the same booking asked for again: answer as before
+                self._answer(session, request, existing)
+                return
+            refusal, window = self._check(session, request, now)
+            if refusal:
+                self._reject(session, request, refusal)
+                return
+            place = PlaceRepository(session).active(request["place_id"], for_update=True)
+            if reservations.blocking(place.id, window.start, window.end, now):
+                self._reject(session, request, "slot_unavailable")
+                return
+            guest = request["guest"]
+            reservation = reservations.add(Reservation(
+                place_id=place.id, user_id=None, start=window.start, end=window.end,
+                status=Status.pending.value, amount=price(window, place.unit, place.unit_price),
+                currency=place.currency, payment_method=PAYMENT_BY_PARTNER,
+                partner=request["partner"], partner_ref=request["partner_ref"], guest_name=guest["name"],
+                guest_email=guest["email"], guest_phone=guest.get("phone"), created_at=now, updated_at=now))
+            reservation.status = transition(Status.pending, Status.confirmed).value
+            self._announce(session, "reservation_confirmed", reservation)
+            self._answer(session, request, reservation)
+
+    def cancel(self, request):
+        now = self.clock()
+        with self.sessions.transaction() as session:
+            processed = ProcessedEvents(session)
+            if processed.seen(request["event_id"]):
+                return
+            processed.claim(request["event_id"], now)
+            reservation = _by_partner_ref(session, request["partner"], request["partner_ref"], for_update=True)
+            if reservation is None:
+                self._reject(session, request, "unknown_partner_ref")
+                return
+            if reservation.status == Status.confirmed.value:
+                reservation.status = transition(Status.confirmed, Status.cancelled).value
+                reservation.cancel_reason = f"cancelled by {request['partner']}"
+                reservation.updated_at = now
+                self._announce(session, "reservation_cancelled", reservation, refund_amount=0)
+
+    def _check(self, session, request, now):
+        """(reason to refuse, or None; the window to book)."""
+        if self.accepted and request["partner"] not in self.accepted:
+            return "unknown_partner", None
+        try:
+            window = validate_booking_window(request["start"], request["end"], now, self.policy.horizon_days)
+        except ValidationError as error:
+            return f"invalid_window: {json.dumps(error.details, sort_keys=True)}", None
+        if PlaceRepository(session).active(request["place_id"]) is None:
+            return "place_not_found", None
+        return None, window
+
+    def _answer(self, session, request, reservation):
+        if reservation.status == Status.confirmed.value:
+            self.events.record(session, "partner_reservation_confirmed", partner=request["partner"],
+                               partner_ref=request["partner_ref"], reservation_id=reservation.id)
+        else:
+            self._reject(session, request, f"reservation_{reservation.status}")
+
+    def _reject(self, session, request, reason):
+        self.events.record(session, "partner_reservation_rejected", partner=request["partner"],
+                           partner_ref=request["partner_ref"], reason=reason)
+
+    def _announce(self, session, event_type, reservation, **extra):
+        self.events.record(
+            session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
+            place_id=reservation.place_id, start=reservation.start.isoformat(), end=reservation.end.isoformat(),
+            amount=reservation.amount, currency=reservation.currency, partner=reservation.partner,
+            partner_ref=reservation.partner_ref, **extra)
+
+
+def _by_partner_ref(session, partner, partner_ref, for_update=False):
+    query = sa.select(Reservation).where(Reservation.partner == partner, Reservation.partner_ref == partner_ref)
+    return session.scalar(query.with_for_update() if for_update else query)
