@@ -8,10 +8,15 @@ from nameko.standalone.events import get_event_exchange
 
 
 class EventProbe:
-    def __init__(self, amqp_uri, service, routing_key="#"):
+    def __init__(self, amqp_uri, service, routing_key="#", durable_name=None):
+        """`durable_name`: a durable queue that outlives a broker restart (delete it after)."""
         self.connection = kombu.Connection(amqp_uri)
-        self.queue = kombu.Queue(exclusive=True, exchange=get_event_exchange(service),
-                                 routing_key=routing_key)
+        if durable_name:
+            self.queue = kombu.Queue(durable_name, durable=True, exchange=get_event_exchange(service),
+                                     routing_key=routing_key)
+        else:
+            self.queue = kombu.Queue(exclusive=True, exchange=get_event_exchange(service),
+                                     routing_key=routing_key)
         self.queue = self.queue(self.connection.default_channel)
         self.queue.declare()
 
@@ -25,6 +30,14 @@ class EventProbe:
                 continue
             received.append((message.delivery_info["routing_key"], json.loads(message.body)))
         return received
+
+    def reconnect(self):
+        self.connection.release()
+        self.connection = kombu.Connection(self.connection.as_uri(include_password=True))
+        self.queue = self.queue(self.connection.default_channel)
+
+    def delete(self):
+        self.queue.delete()
 
     def close(self):
         self.connection.release()
