@@ -5,6 +5,7 @@ from nameko.events import BROADCAST, event_handler
 from common.rpc import TimedServiceRpc
 from gateway.principals import Authentication
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.payments import PaymentRoutes
 from gateway.routes.places import PlaceRoutes
 from gateway.routes.reservations import ReservationRoutes
@@ -19,12 +20,13 @@ def _broadcast(event_type):
 
 
 class GatewayService(SystemRoutes, AuthRoutes, UserRoutes, RoleRoutes, PlaceRoutes, ReservationRoutes,
-                     PaymentRoutes):
+                     PaymentRoutes, NotificationRoutes):
     name = "gateway"
 
     auth = TimedServiceRpc("auth")
     reservations = TimedServiceRpc("reservations")
     payments = TimedServiceRpc("payments")
+    notifications = TimedServiceRpc("notifications")
     authentication = Authentication()
 
     @_broadcast("role_changed")

@@ -68,6 +68,8 @@ class Booking:
                     if earlier is not None:
                         return self._replay(earlier, fingerprint)
                 reservation = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
+                if isinstance(reservation, _Replay):
+                    return self._replay(reservation.earlier, fingerprint)
         except IntegrityError:  # the same key raced in from a parallel request, which won
             with self.sessions.transaction() as session:
                 earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
@@ -79,6 +81,11 @@ class Booking:
         if place is None:
             raise NotFound("Place not found", {"place_id": fields["place_id"]})
         reservations = ReservationRepository(session)
+        if idempotency_key:
+            # Again under the place's lock: a parallel retry with this key may just have held it.
+            earlier = reservations.by_idempotency_key(user_id, idempotency_key)
+            if earlier is not None:
+                return _Replay(earlier)
         if reservations.blocking(place.id, window.start, window.end, now):
             raise SlotUnavailable("This window is already booked", {"place_id": place.id})
         return reservations.add(Reservation(
@@ -319,6 +326,11 @@ class Booking:
             place_id=reservation.place_id, start=reservation.start.isoformat(),
             end=reservation.end.isoformat(), amount=reservation.amount, currency=reservation.currency,
             **extra)
+
+
+@dataclass(frozen=True)
+class _Replay:
+    earlier: Reservation
 
 
 def _fingerprint(fields):

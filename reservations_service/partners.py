@@ -56,10 +56,8 @@ class PartnerDesk:
     def book(self, request):
         now = self.clock()
         with self.sessions.transaction() as session:
-            processed = ProcessedEvents(session)
-            if processed.seen(request["event_id"]):
-                return
-            processed.claim(request["event_id"], now)
+            if not ProcessedEvents(session).claim(request["event_id"], now):
+                return  # this event was handled already (or is being handled right now)
             reservations = ReservationRepository(session)
             existing = _by_partner_ref(session, request["partner"], request["partner_ref"])
             if existing is not None:  # the same booking asked for again: answer as before
@@ -70,6 +68,11 @@ class PartnerDesk:
                 self._reject(session, request, refusal)
                 return
             place = PlaceRepository(session).active(request["place_id"], for_update=True)
+            # Again under the place's lock: a retry of this very booking may just have won it.
+            existing = _by_partner_ref(session, request["partner"], request["partner_ref"])
+            if existing is not None:
+                self._answer(session, request, existing)
+                return
             if reservations.blocking(place.id, window.start, window.end, now):
                 self._reject(session, request, "slot_unavailable")
                 return
@@ -87,10 +90,8 @@ class PartnerDesk:
     def cancel(self, request):
         now = self.clock()
         with self.sessions.transaction() as session:
-            processed = ProcessedEvents(session)
-            if processed.seen(request["event_id"]):
-                return
-            processed.claim(request["event_id"], now)
+            if not ProcessedEvents(session).claim(request["event_id"], now):
+                return  # this event was handled already (or is being handled right now)
             reservation = _by_partner_ref(session, request["partner"], request["partner_ref"], for_update=True)
             if reservation is None:
                 self._reject(session, request, "unknown_partner_ref")

@@ -20,6 +20,7 @@ SERVICES = [
     "auth_service.service",
     "reservations_service.service",
     "payments_service.service",
+    "notifications_service.service",
     "gateway.service:GatewayService",
 ]
 

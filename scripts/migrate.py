@@ -9,6 +9,7 @@ MIGRATED_SERVICES = {
     "auth": "auth_service",
     "reservations": "reservations_service",
     "payments": "payments_service",
+    "notifications": "notifications_service",
 }
 
 

@@ -4,7 +4,7 @@ from gateway.openapi import build_spec
 from gateway.routing import route
 
 # Services whose answer makes the gateway ready; later services add themselves.
-READY_SERVICES = ("auth", "reservations", "payments")
+READY_SERVICES = ("auth", "reservations", "payments", "notifications")
 PING_TIMEOUT = 2
 
 

@@ -17,7 +17,7 @@ RABBIT_API = "http://127.0.0.1:15672/api"
 SECRET = "e2e-secret-known-to-the-tests-0123456789abcdef"
 ADMIN = {"email": "root@bookify.test", "password": "root-password-e2e"}
 WEBHOOK_SECRET = "whsec_e2e_known_to_the_tests"
-ALL_DATABASES = ["auth", "reservations", "payments"]
+ALL_DATABASES = ["auth", "reservations", "payments", "notifications"]
 
 
 def free_port():

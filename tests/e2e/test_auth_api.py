@@ -258,7 +258,7 @@ def test_unknown_route_is_a_json_404(api):
 def test_health_ready_and_openapi(api):
     assert api.get("/health").json() == {"status": "ok"}
     assert api.get("/ready").json() == {
-        "status": "ok", "services": {"auth": "ok", "reservations": "ok", "payments": "ok"}}
+        "status": "ok", "services": {"auth": "ok", "reservations": "ok", "payments": "ok", "notifications": "ok"}}
     spec = api.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert spec["paths"]["/v1/users"]["post"]["x-permission"] == "users:create"

@@ -42,3 +42,28 @@ def test_one_window_many_bookers_exactly_one_wins(two_instance_api):
     vhost = api.stack.env["AMQP_URI"].rsplit("/", 1)[1]
     queue = requests.get(f"{RABBIT_API}/queues/{vhost}/rpc-reservations", auth=("guest", "guest"), timeout=10)
     assert queue.json()["consumers"] == 2
+
+
+def test_parallel_retries_with_one_idempotency_key_book_and_charge_once(two_instance_api):
+    api = two_instance_api
+    place = api.place()
+    _, tokens = api.customer()
+    token = tokens["access_token"]
+    start = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) + timedelta(days=3)
+
+    def book(_):
+        return api.book(token, place["id"], start, start + timedelta(hours=1), key="same-click-five-times")
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        responses = list(pool.map(book, range(5)))
+    assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    # 409s are "still in progress" for that same reservation, never a second booking.
+    for response in responses:
+        if response.status_code == 409:
+            assert response.json()["error"]["details"].get("reservation_id") in created, response.text
+    mine = api.get("/v1/reservations", token=token).json()
+    assert mine["total"] == 1
+    payment = api.get(f"/v1/payments/{mine['items'][0]['payment_id']}", token=token).json()
+    assert payment["status"] == "succeeded"

@@ -1,0 +1,13 @@
+"""/v1/notifications: the delivery log of emails and text messages."""
+from common.contracts.notifications import NotificationQuerySchema, NotificationSchema
+from common.schemas import page_of
+from gateway.routing import route
+
+
+class NotificationRoutes:
+    @route("GET", "/v1/notifications", tag="notifications", query=NotificationQuerySchema,
+           response=page_of(NotificationSchema))
+    def list_notifications(self, call):
+        """Your notifications (channel, template, status, attempts); everyone's with
+        notifications:read_any."""
+        return self.notifications.list_notifications(call.request.args.to_dict(), call.principal.as_actor())

@@ -1,0 +1,174 @@
+"""Sending one notification, exactly once in effect, and what happens when it fails.
+
+A delivery claims the row (attempt counted, a lease against a second sender) in one short
+transaction, calls the provider outside any transaction, and records the result in another.
+Its `Outcome` tells the transport what to do with the message: nothing more (sent, or
+already handled), retry after an exponential delay (provider 5xx, timeout, no connection),
+wait out another sender's lease, or park it as a dead letter (a 4xx refusal, or the last
+attempt failed). No nameko and no AMQP here.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from common.db import utcnow
+from notifications_service.providers import (
+    EmailMessage,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+    SmsMessage,
+)
+from notifications_service.repository import NotificationRepository
+
+log = logging.getLogger(__name__)
+
+QUEUED, SENT, RETRYING, FAILED = "queued", "sent", "retrying", "failed"
+# What the transport does with the delivery message.
+DONE, RETRY, DEFER, DEAD = "done", "retry", "defer", "dead"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay_seconds: float = 30.0
+
+    def delay(self, attempt):
+        """Seconds to wait after failed attempt number `attempt` (1, 2, …): base * 2**(attempt-1)."""
+        return self.base_delay_seconds * 2 ** (attempt - 1)
+
+    def exhausted(self, attempts):
+        return attempts >= self.max_attempts
+
+    def delays(self):
+        """Every delay a retry can wait (one per attempt that may still be followed by another)."""
+        return [self.delay(attempt) for attempt in range(1, self.max_attempts)]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    notification_id: int
+    action: str
+    delay: float = 0.0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    user_id: int
+    channel: str
+    template: str
+    recipient: str
+    subject: str | None
+    body: str
+    html: str | None
+    attempts: int
+
+    def message(self):
+        if self.channel == "email":
+            return EmailMessage(to=self.recipient, subject=self.subject, text=self.body, html=self.html)
+        return SmsMessage(to=self.recipient, body=self.body)
+
+
+class Deliveries:
+    def __init__(self, sessions, events, providers, policy: RetryPolicy, lease_seconds, clock=utcnow):
+        self.sessions = sessions
+        self.events = events
+        self.providers = providers
+        self.policy = policy
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock
+
+    def deliver(self, notification_id):
+        """Try to send a notification once; the Outcome says what becomes of its message."""
+        claim = self._claim(notification_id)
+        if isinstance(claim, Outcome):
+            return claim
+        try:
+            message_id = self.providers.for_channel(claim.channel).send(claim.message())
+        except ProviderPermanentError as error:
+            return self._failed(claim, f"refused: {error}")
+        except ProviderTemporaryError as error:
+            return self._temporary(claim, str(error))
+        except Exception as error:  # a bug in a provider: retried, then parked where operators look
+            log.exception("notification %s: unexpected error from the %s provider", claim.id, claim.channel)
+            return self._temporary(claim, f"unexpected error: {error!r}")
+        return self._sent(claim, message_id)
+
+    def requeue(self, notification_id):
+        """A dead letter's notification made sendable again (failed → queued, attempts kept).
+        False when it needs no delivery (already sent, retrying, or unknown)."""
+        with self.sessions.transaction() as session:
+            notification = NotificationRepository(session).lock(notification_id)
+            if notification is None or notification.status in (SENT, RETRYING):
+                return False
+            if notification.status == FAILED:
+                notification.status, notification.updated_at = QUEUED, self.clock()
+            return True
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _claim(self, notification_id):
+        now = self.clock()
+        with self.sessions.transaction() as session:
+            notification = NotificationRepository(session).lock(notification_id)
+            if notification is None:
+                log.warning("delivery for unknown notification %s dropped", notification_id)
+                return Outcome(notification_id, DONE, reason="unknown notification")
+            if notification.status == SENT:
+                return Outcome(notification_id, DONE, reason="already sent")
+            if notification.status == FAILED:
+                # Failed but its message came back: the dead letter may never have been
+                # parked (broker trouble right then). Parking it again is harmless.
+                return Outcome(notification_id, DEAD, reason=notification.last_error or "failed")
+            if notification.sending_until is not None and notification.sending_until > now:
+                # One fixed wait (a whole lease, never less than what is left of it): a retry
+                # queue per distinct delay stays a short list.
+                return Outcome(notification_id, DEFER, self.lease.total_seconds(),
+                               reason="another delivery is in progress")
+            notification.attempts += 1
+            notification.sending_until = now + self.lease
+            notification.updated_at = now
+            return _Claim(notification.id, notification.user_id, notification.channel, notification.template,
+                          notification.recipient, notification.subject, notification.body, notification.html,
+                          notification.attempts)
+
+    def _sent(self, claim, message_id):
+        with self.sessions.transaction() as session:
+            notification = self._finish(session, claim, SENT)
+            notification.provider_message_id = message_id
+            notification.last_error = None
+            self._announce(session, "notification_sent", notification)
+        log.info("notification %s (%s %s) sent on attempt %s", claim.id, claim.channel, claim.template,
+                 claim.attempts)
+        return Outcome(claim.id, DONE)
+
+    def _temporary(self, claim, error):
+        if self.policy.exhausted(claim.attempts):
+            return self._failed(claim, f"gave up after {claim.attempts} attempts: {error}")
+        with self.sessions.transaction() as session:
+            self._finish(session, claim, RETRYING).last_error = error[:500]
+        delay = self.policy.delay(claim.attempts)
+        log.info("notification %s: attempt %s failed (%s); retry in %.1fs", claim.id, claim.attempts, error, delay)
+        return Outcome(claim.id, RETRY, delay, reason=error)
+
+    def _failed(self, claim, reason):
+        reason = reason[:500]
+        with self.sessions.transaction() as session:
+            notification = self._finish(session, claim, FAILED)
+            notification.last_error = reason
+            self._announce(session, "notification_failed", notification)
+        log.warning("notification %s (%s to user %s) failed: %s", claim.id, claim.channel, claim.user_id, reason)
+        return Outcome(claim.id, DEAD, reason=reason)
+
+    def _finish(self, session, claim, status):
+        notification = NotificationRepository(session).lock(claim.id)
+        notification.status = status
+        notification.sending_until = None
+        notification.updated_at = self.clock()
+        return notification
+
+    def _announce(self, session, event_type, notification):
+        self.events.record(session, event_type, notification_id=notification.id, user_id=notification.user_id,
+                           channel=notification.channel, template=notification.template,
+                           attempts=notification.attempts)

@@ -1,0 +1,70 @@
+"""Tables of the notifications database: the contacts learned from auth's events, the
+delivery log (one row per message and channel), the events already consumed and the outbox."""
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Base as CommonBase
+from common.db import UtcDateTime
+from common.events import OutboxMixin
+
+
+class Base(CommonBase):
+    __abstract__ = True
+    metadata = sa.MetaData()
+
+
+class Contact(Base):
+    """How to reach a user, copied from auth.user_registered / user_profile_changed."""
+
+    __tablename__ = "contacts"
+
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    name: Mapped[str | None] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    notify_email: Mapped[bool] = mapped_column(default=True)
+    notify_sms: Mapped[bool] = mapped_column(default=True)
+    # occurred_at of the event these values come from: an older event arriving late loses.
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Notification(Base):
+    """One message to one recipient on one channel, rendered when its event arrived."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.UniqueConstraint("event_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    template: Mapped[str] = mapped_column(sa.String(64))
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str | None] = mapped_column(sa.String(255))
+    body: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(255))
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    event_id: Mapped[str] = mapped_column(sa.String(64))
+    # Set while a worker is talking to the provider; another delivery of the same
+    # notification waits until it is cleared or has run out.
+    sending_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProcessedEvent(Base):
+    """Events this service has consumed, so a redelivery is recognised and skipped."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass

@@ -1,0 +1,60 @@
+"""Persistence of contacts, the delivery log and consumed events (SQLAlchemy)."""
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from common.repository import SqlRepository
+from notifications_service.models import Contact, Notification, ProcessedEvent
+
+
+class ContactRepository(SqlRepository[Contact]):
+    model = Contact
+
+
+class NotificationRepository(SqlRepository[Notification]):
+    model = Notification
+
+    def lock(self, notification_id):
+        """The notification row-locked until commit, re-read even if this session holds it."""
+        return self.session.get(Notification, notification_id, with_for_update=True, populate_existing=True)
+
+    def search(self, limit, offset, user_id=None, status=None, channel=None):
+        where = []
+        if user_id is not None:
+            where.append(Notification.user_id == user_id)
+        if status is not None:
+            where.append(Notification.status == status)
+        if channel is not None:
+            where.append(Notification.channel == channel)
+        return self.page(limit, offset, where=where, order_by=Notification.id.desc())
+
+    def failed(self, limit):
+        return self.session.scalars(
+            sa.select(Notification).where(Notification.status == "failed")
+            .order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit)).all()
+
+    def queued_ids_for_event(self, event_id):
+        return self.session.scalars(
+            sa.select(Notification.id).where(Notification.event_id == event_id, Notification.status == "queued")
+            .order_by(Notification.id)).all()
+
+    def stalled_ids(self, before, limit=500):
+        """Queued notifications untouched since `before`: their delivery message may be lost."""
+        return self.session.scalars(
+            sa.select(Notification.id).where(Notification.status == "queued", Notification.updated_at < before)
+            .order_by(Notification.id).limit(limit)).all()
+
+
+class ProcessedEvents:
+    """Consumer-side deduplication: the first delivery of an event_id claims it."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def claim(self, event_id, now):
+        """True the first time `event_id` is seen (in this transaction's outcome)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(ProcessedEvent(event_id=event_id, processed_at=now))
+        except IntegrityError:
+            return False
+        return True

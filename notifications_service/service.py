@@ -1,0 +1,200 @@
+"""The `notifications` service: turns auth, reservations and payments events into emails
+and SMS, delivers them through RabbitMQ work/retry/dead-letter queues, and lets operators
+see and replay what failed.
+
+Operators call these from `nameko shell --config config.yaml` as `n.rpc.notifications.<method>`.
+`actor` is who asks: None from the console (full trust), the gateway passes the caller."""
+import logging
+
+import nameko
+from nameko.events import SERVICE_POOL, event_handler
+from nameko.extensions import DependencyProvider
+from nameko.messaging import consume
+from nameko.rpc import rpc
+
+from common.config import section
+from common.contracts.notifications import (
+    ActorSchema,
+    ContactEventSchema,
+    DeadLetterSchema,
+    LimitSchema,
+    NotificationQuerySchema,
+    NotificationSchema,
+    PaymentEventSchema,
+    ReplaySchema,
+    ReservationEventSchema,
+)
+from common.db import Database
+from common.errors import EXPECTED_ERRORS, ValidationError
+from common.events import Outbox
+from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
+from notifications_service.models import OutboxMessage
+from notifications_service.notifier import Notifier
+from notifications_service.providers import build_providers
+from notifications_service.queues import WORK_QUEUE, DeliveryQueues
+from notifications_service.rendering import Renderer
+from notifications_service.repository import NotificationRepository
+
+log = logging.getLogger(__name__)
+
+# How long past the provider timeout a send counts as still in flight (a worker may die mid-call).
+LEASE_MARGIN_SECONDS = 5
+READ_ANY = "notifications:read_any"
+
+notifications_out = NotificationSchema()
+dead_letters_out = DeadLetterSchema()
+
+
+class NotificationComponents(DependencyProvider):
+    """Reads the NOTIFICATIONS config once: providers (logged at startup), templates, the
+    retry policy, and the delivery queues, declared before anything is consumed."""
+
+    def setup(self):
+        config = section(nameko.config, "NOTIFICATIONS")
+        self.providers = build_providers(config)
+        self.renderer = Renderer()
+        self.policy = RetryPolicy(max_attempts=int(config.get("max_attempts") or 5),
+                                  base_delay_seconds=float(config.get("retry_base_delay_seconds") or 30))
+        self.lease_seconds = float(config.get("provider_timeout_seconds") or 10) + LEASE_MARGIN_SECONDS
+        self.queues = DeliveryQueues(nameko.config["AMQP_URI"], [*self.policy.delays(), self.lease_seconds])
+        self.queues.declare()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def _event(schema, payload, kind):
+    """The event validated, or None (logged) when it cannot be notified about: a malformed
+    event redelivered forever would help nobody."""
+    try:
+        return schema().load_or_raise(payload)
+    except ValidationError as error:
+        log.error("malformed %s event dropped: %s %r", kind, error.details, payload)
+        return None
+
+
+def _handles(source, event_type):
+    return event_handler(source, event_type, handler_type=SERVICE_POOL, reliable_delivery=True,
+                         requeue_on_error=True)
+
+
+class NotificationsService:
+    name = "notifications"
+
+    db = Database()
+    events = Outbox(OutboxMessage)
+    components = NotificationComponents()
+
+    # -- events in ----------------------------------------------------------------------
+
+    @_handles("auth", "user_registered")
+    def on_user_registered(self, payload):
+        if event := _event(ContactEventSchema, payload, "user_registered"):
+            self._enqueue(self._notifier().contact_changed(event, welcome=True))
+
+    @_handles("auth", "user_profile_changed")
+    def on_user_profile_changed(self, payload):
+        if event := _event(ContactEventSchema, payload, "user_profile_changed"):
+            self._enqueue(self._notifier().contact_changed(event))
+
+    @_handles("reservations", "reservation_confirmed")
+    def on_reservation_confirmed(self, payload):
+        self._notify("reservation_confirmed", ReservationEventSchema, payload)
+
+    @_handles("reservations", "reservation_cancelled")
+    def on_reservation_cancelled(self, payload):
+        self._notify("reservation_cancelled", ReservationEventSchema, payload)
+
+    @_handles("reservations", "reservation_expired")
+    def on_reservation_expired(self, payload):
+        self._notify("reservation_expired", ReservationEventSchema, payload)
+
+    @_handles("reservations", "reservation_rescheduled")
+    def on_reservation_rescheduled(self, payload):
+        self._notify("reservation_rescheduled", ReservationEventSchema, payload)
+
+    @_handles("payments", "payment_failed")
+    def on_payment_failed(self, payload):
+        self._notify("payment_failed", PaymentEventSchema, payload)
+
+    @_handles("payments", "payment_refunded")
+    def on_payment_refunded(self, payload):
+        self._notify("payment_refunded", PaymentEventSchema, payload)
+
+    # -- delivery -----------------------------------------------------------------------
+
+    @consume(WORK_QUEUE, requeue_on_error=True)
+    def deliver(self, body):
+        """Send one notification; a failure is retried later, then parked as a dead letter."""
+        notification_id = body.get("notification_id") if isinstance(body, dict) else None
+        if not isinstance(notification_id, int):
+            log.error("malformed delivery message parked: %r", body)
+            self.components.queues.park(notification_id, f"malformed delivery message: {body!r}"[:200])
+            return
+        outcome = self._deliveries().deliver(notification_id)
+        queues = self.components.queues
+        if outcome.action in (RETRY, DEFER):
+            queues.retry_later(outcome.notification_id, outcome.delay)
+        elif outcome.action == DEAD:
+            queues.park(outcome.notification_id, outcome.reason)
+
+    # -- operators and the gateway ------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def ping(self):
+        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.notifications.ping()"""
+        return "pong"
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_notifications(self, query=None, actor=None):
+        """The delivery log, newest first, filterable by status, channel and user; a caller
+        without notifications:read_any sees only their own.
+        Example: n.rpc.notifications.list_notifications({"status": "failed", "channel": "sms", "limit": 20})"""
+        filters = NotificationQuerySchema().load_or_raise(query or {})
+        if actor is not None:
+            actor = ActorSchema().load_or_raise(actor)
+            if READ_ANY not in actor["permissions"]:
+                filters["user_id"] = actor["user_id"]  # their own, whatever they ask
+        with self.db.transaction() as session:
+            page = NotificationRepository(session).search(**filters)
+            return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_failed(self, limit=50):
+        """Notifications that gave up (most recent first), with the last error.
+        Example: n.rpc.notifications.list_failed(20)"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        with self.db.transaction() as session:
+            return [notifications_out.dump(n) for n in NotificationRepository(session).failed(fields["limit"])]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_dead_letters(self, limit=50):
+        """Peek at the dead-letter queue without taking anything out of it: id and reason.
+        Example: n.rpc.notifications.list_dead_letters()"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return [dead_letters_out.dump(d) for d in self.components.queues.dead_letters(fields["limit"])]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_dead_letters(self, notification_ids=None):
+        """Send dead letters again (all, or the given notification ids): each goes back to the
+        work queue with status queued, its attempts kept. Returns how many were replayed.
+        Example: n.rpc.notifications.replay_dead_letters([41, 42])"""
+        fields = ReplaySchema().load_or_raise({"notification_ids": notification_ids})
+        return self.components.queues.replay(self._deliveries().requeue, fields["notification_ids"])
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _notify(self, template, schema, payload):
+        if event := _event(schema, payload, template):
+            self._enqueue(self._notifier().notify(template, event))
+
+    def _enqueue(self, notification_ids):
+        # After commit: a failure here requeues the event, whose redelivery enqueues again.
+        self.components.queues.enqueue(notification_ids)
+
+    def _notifier(self):
+        return Notifier(self.db, self.components.renderer)
+
+    def _deliveries(self):
+        c = self.components
+        return Deliveries(self.db, self.events, c.providers, c.policy, c.lease_seconds)

@@ -1,0 +1,110 @@
+"""A local stand-in for SendGrid's v3 mail API that checks what the official SDK sends.
+
+`POST /v3/mail/send` with `Authorization: Bearer <key>` and a JSON body holding
+personalizations[].to[].email, from.email, a subject and content[{type, value}] is accepted
+with 202 and an `X-Message-Id` header, the way SendGrid answers. Anything else is answered
+400 and kept in `errors`, so a test can assert that no request had the wrong shape.
+`fail_next(n, status)` makes the next n well-formed requests fail (an outage, or a refusal)."""
+import json
+import re
+import time
+import uuid
+
+import eventlet
+from eventlet import wsgi
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class SendGridFake:
+    def __init__(self, api_key="SG.test-key"):
+        self.api_key = api_key
+        self.messages = []   # accepted: {"message_id", "to", "from", "subject", "text", "html"}
+        self.errors = []     # requests of the wrong shape: (reason, path)
+        self.failures = []   # injected failures answered: status
+        self._fail = []
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._server = eventlet.spawn(wsgi.server, self.listener, self._app, log_output=False)
+
+    def fail_next(self, count, status=503):
+        """Answer the next `count` well-formed requests with `status` instead of accepting them."""
+        self._fail.extend([status] * count)
+
+    def wait_for(self, count, timeout=10.0):
+        """The accepted messages once there are `count` of them (AssertionError after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            eventlet.sleep(0.02)
+        assert len(self.messages) >= count, f"{len(self.messages)} emails, wanted {count}; errors {self.errors}"
+        return self.messages
+
+    def close(self):
+        self._server.kill()
+        self.listener.close()
+
+    # -- the API -------------------------------------------------------------------------
+
+    def _app(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            mail = self._check(environ, path, body)
+        except ValueError as reason:
+            self.errors.append((str(reason), path))
+            return _answer(start_response, "400 Bad Request", {"errors": [{"message": str(reason)}]})
+        if self._fail:
+            status = self._fail.pop(0)
+            self.failures.append(status)
+            return _answer(start_response, f"{status} Injected", {"errors": [{"message": "injected failure"}]})
+        message_id = uuid.uuid4().hex[:22]
+        self.messages.append(dict(mail, message_id=message_id))
+        start_response("202 Accepted", [("X-Message-Id", message_id), ("Content-Length", "0")])
+        return [b""]
+
+    def _check(self, environ, path, body):
+        if environ["REQUEST_METHOD"] != "POST" or path != "/v3/mail/send":
+            raise ValueError(f"unexpected {environ['REQUEST_METHOD']} {path}")
+        if environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.api_key}":
+            raise ValueError("missing or wrong Bearer API key")
+        if not environ.get("CONTENT_TYPE", "").startswith("application/json"):
+            raise ValueError(f"Content-Type is {environ.get('CONTENT_TYPE')!r}, not application/json")
+        try:
+            mail = json.loads(body)
+        except ValueError:
+            raise ValueError("body is not JSON") from None
+        personalizations = mail.get("personalizations")
+        if not isinstance(personalizations, list) or not personalizations:
+            raise ValueError("personalizations must be a non-empty list")
+        recipients = []
+        for personalization in personalizations:
+            to = personalization.get("to")
+            if not isinstance(to, list) or not to:
+                raise ValueError("every personalization needs a non-empty 'to' list")
+            for address in to:
+                if not EMAIL.match(str(address.get("email", ""))):
+                    raise ValueError(f"bad recipient {address!r}")
+                recipients.append(address["email"])
+        sender = mail.get("from") or {}
+        if not EMAIL.match(str(sender.get("email", ""))):
+            raise ValueError(f"bad from {sender!r}")
+        subject = mail.get("subject") or personalizations[0].get("subject")
+        if not subject:
+            raise ValueError("no subject")
+        content = mail.get("content")
+        if not isinstance(content, list) or not content:
+            raise ValueError("content must be a non-empty list")
+        types = [part.get("type") for part in content]
+        if any(not part.get("value") for part in content) or not set(types) <= {"text/plain", "text/html"}:
+            raise ValueError(f"content parts need a value and a text type: {types}")
+        if "text/plain" in types and types[0] != "text/plain":
+            raise ValueError("text/plain must come first")
+        parts = {part["type"]: part["value"] for part in content}
+        return {"to": recipients[0] if len(recipients) == 1 else recipients, "from": sender["email"],
+                "subject": subject, "text": parts.get("text/plain"), "html": parts.get("text/html")}
+
+
+def _answer(start_response, status, document):
+    payload = json.dumps(document).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]

@@ -1,0 +1,281 @@
+"""The notifications service in a real nameko container on the real broker, sending through
+the real SendGrid and Twilio SDKs to local fakes that check every request's shape: one
+message per channel, opt-outs, retries through an outage, dead letters and their replay,
+refusals that are never retried, duplicate events, and events held while the service is down."""
+import time
+
+import eventlet
+import pytest
+from nameko.testing.services import entrypoint_waiter
+
+from common.errors import ValidationError
+from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)
+    MAX_ATTEMPTS,
+    dispatch,
+    notifications,
+    notifications_config,
+    notifications_db,
+    payment_event,
+    probe,
+    reservation_event,
+    rpc,
+    sendgrid,
+    settled,
+    start_notifications,
+    stored,
+    twilio,
+    user_registered,
+    wait_until,
+)
+
+
+def _register(dispatch, notifications_db, user_id, **contact):  # noqa: F811
+    """Publish user_registered and wait until its welcome messages are settled."""
+    event = user_registered(user_id, **contact)
+    channels = (bool(event["email"] and event["notify_email"]) + bool(event["phone"] and event["notify_sms"]))
+    dispatch("auth", "user_registered", event)
+    if channels:
+        settled(notifications_db, channels, user_id=user_id, template="welcome")
+    return event
+
+
+def _of(fake_messages, needle):
+    return [m for m in fake_messages if needle in (m.get("subject") or m.get("body") or "")]
+
+
+def test_a_confirmed_reservation_is_emailed_and_texted_once(
+        notifications, dispatch, notifications_db, sendgrid, twilio, probe):  # noqa: F811
+    _register(dispatch, notifications_db, 7, email="ann@example.com", phone="+14155550100", name="Ann <b>")
+    dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=12, amount=7500))
+
+    email, sms = settled(notifications_db, 2, template="reservation_confirmed")
+    assert (email.channel, email.recipient, email.status, email.attempts) == ("email", "ann@example.com", "sent", 1)
+    assert (sms.channel, sms.recipient, sms.status, sms.attempts) == ("sms", "+14155550100", "sent", 1)
+
+    [mail] = _of(sendgrid.messages, "Reservation #12")
+    assert (mail["to"], mail["from"], mail["subject"]) == (
+        "ann@example.com", "no-reply@bookify.test", "Reservation #12 is confirmed")
+    assert "75.00 USD" in mail["text"] and "Fri 01 Jan 2027 10:00 UTC" in mail["text"]
+    assert "Ann &lt;b&gt;" in mail["html"] and "<b>" not in mail["html"]  # names are escaped in HTML
+    assert email.provider_message_id == mail["message_id"]
+    [text] = _of(twilio.messages, "reservation #12")
+    assert (text["to"], text["from"]) == ("+14155550100", "+15005550006")
+    assert "75.00 USD" in text["body"]
+    assert sms.provider_message_id == text["sid"]
+    assert sendgrid.errors == [] and twilio.errors == []  # every request had the real shape
+
+    announced = probe.drain(want=4, timeout=5)
+    assert sorted((kind, body["channel"], body["template"]) for kind, body in announced) == [
+        ("notification_sent", "email", "reservation_confirmed"), ("notification_sent", "email", "welcome"),
+        ("notification_sent", "sms", "reservation_confirmed"), ("notification_sent", "sms", "welcome")]
+    [(_, body)] = [(k, b) for k, b in announced if b["notification_id"] == email.id]
+    assert {k: body[k] for k in ("notification_id", "user_id", "attempts")} == {
+        "notification_id": email.id, "user_id": 7, "attempts": 1}
+
+
+def test_users_who_opted_out_of_a_channel_get_nothing_on_it(
+        notifications, dispatch, notifications_db, sendgrid, twilio):  # noqa: F811
+    _register(dispatch, notifications_db, 1, email="no-mail@example.com", phone="+14155550101", notify_email=False)
+    _register(dispatch, notifications_db, 2, email="no-sms@example.com", phone="+14155550102", notify_sms=False)
+    _register(dispatch, notifications_db, 3, email="no-phone@example.com", phone=None)
+    for user_id in (1, 2, 3):
+        dispatch("reservations", "reservation_cancelled",
+                 reservation_event(user_id, reservation_id=20 + user_id, refund_amount=3750))
+
+    rows = settled(notifications_db, 3, template="reservation_cancelled")
+    assert sorted((r.user_id, r.channel, r.recipient, r.status) for r in rows) == [
+        (1, "sms", "+14155550101", "sent"),
+        (2, "email", "no-sms@example.com", "sent"),
+        (3, "email", "no-phone@example.com", "sent")]
+    eventlet.sleep(0.5)
+    assert sorted(m["to"] for m in _of(sendgrid.messages, "is cancelled")) == [
+        "no-phone@example.com", "no-sms@example.com"]
+    [text] = _of(twilio.messages, "is cancelled")
+    assert text["to"] == "+14155550101" and "Refund: 37.50 USD" in text["body"]
+
+
+def test_an_email_is_retried_through_a_sendgrid_outage_and_delivered_once(
+        notifications, dispatch, notifications_db, sendgrid):  # noqa: F811
+    _register(dispatch, notifications_db, 7, phone=None)
+    sendgrid.fail_next(3, 503)
+    started = time.monotonic()
+    dispatch("payments", "payment_refunded", payment_event(7, amount=3000, reason="cancelled"))
+
+    [email] = settled(notifications_db, 1, template="payment_refunded")
+    assert (email.status, email.attempts, email.last_error) == ("sent", 4, None)
+    assert time.monotonic() - started >= 0.2 + 0.4 + 0.8  # waited base * 2**(attempt-1) between tries
+    assert sendgrid.failures == [503, 503, 503]
+    [mail] = _of(sendgrid.messages, "Refund of 30.00 USD")
+    assert email.provider_message_id == mail["message_id"]
+    eventlet.sleep(0.5)
+    assert len(_of(sendgrid.messages, "Refund of")) == 1
+
+
+def test_an_email_failing_every_attempt_is_a_dead_letter_until_replayed(
+        notifications, dispatch, notifications_db, sendgrid, rpc, probe):  # noqa: F811
+    _register(dispatch, notifications_db, 7, phone=None)
+    probe.drain(want=1, timeout=2)  # the welcome email's notification_sent
+    sendgrid.fail_next(MAX_ATTEMPTS, 503)
+    dispatch("reservations", "reservation_expired", reservation_event(7, reservation_id=30))
+
+    [email] = settled(notifications_db, 1, template="reservation_expired")
+    assert (email.status, email.attempts) == ("failed", MAX_ATTEMPTS)
+    assert "503" in email.last_error and f"after {MAX_ATTEMPTS} attempts" in email.last_error
+    [(kind, body)] = probe.drain(want=1, timeout=5)
+    assert (kind, body["notification_id"], body["attempts"]) == ("notification_failed", email.id, MAX_ATTEMPTS)
+    assert [n["id"] for n in rpc.list_failed()] == [email.id]
+
+    dead = wait_until(rpc.list_dead_letters, what="the dead letter")
+    assert [d["notification_id"] for d in dead] == [email.id]
+    assert "503" in dead[0]["reason"] and dead[0]["dead_lettered_at"]
+    assert rpc.list_dead_letters() == dead  # peeking takes nothing out
+    assert _of(sendgrid.messages, "expired") == []
+
+    assert rpc.replay_dead_letters() == 1  # SendGrid is back
+    [email] = settled(notifications_db, 1, template="reservation_expired")
+    assert (email.status, email.attempts) == ("sent", MAX_ATTEMPTS + 1)
+    assert len(sendgrid.wait_for(2)) == 2 and len(_of(sendgrid.messages, "expired")) == 1
+    assert rpc.list_dead_letters() == [] and rpc.list_failed() == []
+    assert rpc.replay_dead_letters() == 0
+
+
+def test_a_number_twilio_refuses_fails_at_once_is_not_retried_and_is_parked_with_the_reason(
+        notifications, dispatch, notifications_db, twilio, rpc):  # noqa: F811
+    _register(dispatch, notifications_db, 7, phone="+15005550001")  # Twilio: "not a valid phone number"
+    dispatch("payments", "payment_failed", payment_event(7, reason="card_declined"))
+
+    rows = settled(notifications_db, 2, template="payment_failed")
+    sms = next(r for r in rows if r.channel == "sms")
+    assert (sms.status, sms.attempts) == ("failed", 1)
+    assert "21211" in sms.last_error and "refused" in sms.last_error
+    assert next(r for r in rows if r.channel == "email").status == "sent"
+    eventlet.sleep(1.0)  # longer than every retry delay: nothing is tried again
+    assert twilio.refused == ["+15005550001", "+15005550001"]  # the welcome SMS and this one, once each
+    assert twilio.messages == [] and twilio.errors == []
+
+    dead = wait_until(lambda: len(rpc.list_dead_letters()) == 2 and rpc.list_dead_letters(), what="2 dead letters")
+    welcome_sms = stored(notifications_db, template="welcome", channel="sms")[0]
+    assert {d["notification_id"] for d in dead} == {welcome_sms.id, sms.id}
+    assert all("21211" in d["reason"] for d in dead)
+
+    # Replaying only one leaves the other parked; refused again, it is parked again.
+    assert rpc.replay_dead_letters([sms.id]) == 1
+    wait_until(lambda: len(twilio.refused) == 3, what="the replayed SMS to be refused")
+    wait_until(lambda: len(rpc.list_dead_letters()) == 2, what="the SMS parked again")
+    [sms] = settled(notifications_db, 1, template="payment_failed", channel="sms")
+    assert (sms.status, sms.attempts) == ("failed", 2)
+
+
+def test_the_same_event_published_twice_is_sent_once(
+        notifications, dispatch, notifications_db, sendgrid, twilio):  # noqa: F811
+    _register(dispatch, notifications_db, 7)
+    event = reservation_event(7, reservation_id=40)
+    with entrypoint_waiter(notifications, "on_reservation_rescheduled"):
+        dispatch("reservations", "reservation_rescheduled", event)
+    with entrypoint_waiter(notifications, "on_reservation_rescheduled"):
+        dispatch("reservations", "reservation_rescheduled", event)
+
+    rows = settled(notifications_db, 2, template="reservation_rescheduled")
+    eventlet.sleep(0.5)
+    assert len(stored(notifications_db, template="reservation_rescheduled")) == 2 == len(rows)
+    assert len(_of(sendgrid.messages, "has moved")) == 1
+    assert len(_of(twilio.messages, "moved to")) == 1
+
+
+def test_events_published_while_the_service_is_stopped_are_all_notified_when_it_is_back(
+        start_notifications, dispatch, notifications_db, sendgrid, twilio):  # noqa: F811
+    container = start_notifications()  # declares its durable queues, then goes away
+    _register(dispatch, notifications_db, 7)
+    container.stop()
+
+    for reservation_id in (51, 52, 53):
+        dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=reservation_id))
+    dispatch("payments", "payment_refunded", payment_event(7))
+    eventlet.sleep(0.5)
+    assert stored(notifications_db, template="reservation_confirmed") == []
+
+    start_notifications()
+    rows = settled(notifications_db, 6, template="reservation_confirmed")
+    assert {r.status for r in rows} == {"sent"}
+    settled(notifications_db, 2, template="payment_refunded")
+    assert sorted(m["subject"] for m in _of(sendgrid.messages, "is confirmed")) == [
+        "Reservation #51 is confirmed", "Reservation #52 is confirmed", "Reservation #53 is confirmed"]
+    assert len(_of(twilio.messages, "confirmed")) == 3
+
+
+def test_an_event_about_an_unknown_user_records_nothing_and_the_service_carries_on(
+        notifications, dispatch, notifications_db, sendgrid):  # noqa: F811
+    with entrypoint_waiter(notifications, "on_reservation_confirmed"):
+        dispatch("reservations", "reservation_confirmed", reservation_event(999))
+    with entrypoint_waiter(notifications, "on_reservation_confirmed"):
+        dispatch("reservations", "reservation_confirmed", {"event_id": "not-a-reservation"})  # malformed
+    assert stored(notifications_db) == []
+
+    _register(dispatch, notifications_db, 999, phone=None)
+    dispatch("reservations", "reservation_confirmed", reservation_event(999, reservation_id=60))
+    [email] = settled(notifications_db, 1, template="reservation_confirmed")
+    assert email.status == "sent"
+
+
+def test_a_profile_change_redirects_later_messages(notifications, dispatch, notifications_db, twilio):  # noqa: F811
+    registered = _register(dispatch, notifications_db, 7, phone="+14155550100")
+    changed = dict(user_registered(7, phone="+14155550199", notify_email=False))
+    with entrypoint_waiter(notifications, "on_user_profile_changed"):
+        dispatch("auth", "user_profile_changed", changed)
+    with entrypoint_waiter(notifications, "on_user_profile_changed"):  # an older event arriving late
+        dispatch("auth", "user_profile_changed", dict(registered, event_id="late-" + registered["event_id"]))
+    dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=70))
+
+    [sms] = settled(notifications_db, 1, template="reservation_confirmed")
+    assert (sms.channel, sms.recipient) == ("sms", "+14155550199")
+    assert [m["to"] for m in _of(twilio.messages, "reservation #70")] == ["+14155550199"]
+
+
+def test_the_delivery_log_shows_customers_their_own_and_operators_everything(
+        notifications, dispatch, notifications_db, rpc):  # noqa: F811
+    _register(dispatch, notifications_db, 7, email="ann@example.com", phone="+14155550100")
+    _register(dispatch, notifications_db, 8, email="bob@example.com", phone=None)
+    ann = {"user_id": 7, "permissions": ["reservations:create"]}
+    auditor = {"user_id": 9, "permissions": ["notifications:read_any"]}
+
+    everything = rpc.list_notifications()
+    assert everything["total"] == 3
+    assert set(everything["items"][0]) == {
+        "id", "user_id", "channel", "template", "recipient", "status", "attempts", "provider_message_id",
+        "last_error", "event_id", "created_at", "updated_at"}
+    own = rpc.list_notifications({"user_id": 8}, ann)  # asks for someone else's: gets their own
+    assert (own["total"], {n["user_id"] for n in own["items"]}) == (2, {7})
+    assert rpc.list_notifications({"user_id": 8}, auditor)["total"] == 1
+    assert rpc.list_notifications({"channel": "sms", "status": "sent"}, auditor)["total"] == 1
+    page = rpc.list_notifications({"limit": 2, "offset": 0})
+    assert (len(page["items"]), page["total"]) == (2, 3)
+    assert rpc.list_notifications({"status": "failed"}) == {"items": [], "total": 0}
+    for bad in ({"status": "lost"}, {"channel": "fax"}, {"limit": 0}, {"surprise": 1}):
+        with pytest.raises(ValidationError):
+            rpc.list_notifications(bad)
+    with pytest.raises(ValidationError):
+        rpc.replay_dead_letters(["x"])
+    assert rpc.ping() == "pong"
+
+
+def test_the_delivery_topology_is_durable_and_retries_dead_letter_back_to_work(
+        notifications, notifications_config, rabbit_manager, rpc):  # noqa: F811
+    vhost = notifications_config["AMQP_URI"].rsplit("/", 1)[1]
+    queues = {queue["name"]: queue for queue in rabbit_manager.get_queues(vhost)}
+    retry_queues = sorted(name for name in queues if name.startswith("notifications.retry."))
+    # base 0.2 s doubling for attempts 1-3, and the 7 s lease wait (2 s timeout + 5 s margin)
+    assert retry_queues == ["notifications.retry.200ms", "notifications.retry.400ms",
+                            "notifications.retry.7000ms", "notifications.retry.800ms"]
+    for name in ("notifications.deliveries", "notifications.dead_letter", *retry_queues):
+        assert queues[name]["durable"] and not queues[name]["auto_delete"], name
+    for name in retry_queues:
+        assert queues[name]["arguments"] == {"x-dead-letter-exchange": "notifications.delivery",
+                                             "x-dead-letter-routing-key": "deliver"}
+        assert queues[name].get("consumers", 0) == 0  # nobody consumes them: messages only expire
+
+    # A delivery message that names no notification is parked, not retried forever.
+    rabbit_manager.publish(vhost, "notifications.delivery", "deliver", '{"nope": 1}',
+                           properties={"content_type": "application/json"})
+    [dead] = wait_until(rpc.list_dead_letters, what="the malformed message parked")
+    assert dead["notification_id"] is None and dead["reason"].startswith("malformed delivery message")
+    assert rpc.replay_dead_letters() == 0 and rpc.list_dead_letters() == []  # nothing to send: dropped

@@ -1,0 +1,93 @@
+"""From events to delivery log rows: a local copy of each contact (newest event wins), one
+notification per channel the user can and wants to be reached on, a redelivered event
+creating nothing twice, and an event about an unknown user recording nothing."""
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from notifications_service.contacts import ContactBook, Route, routes
+from notifications_service.models import Contact, Notification, ProcessedEvent
+from notifications_service.notifier import Notifier
+from notifications_service.rendering import Renderer
+from tests.service.notifications_fixtures import notifications_db  # noqa: F401  (fixture)
+
+T0 = datetime(2027, 1, 1, 9, tzinfo=UTC)
+
+
+def _contact_event(event_id="evt-reg", occurred_at=T0, **changes):
+    return {"event_id": event_id, "occurred_at": occurred_at, "user_id": 7, "email": "ann@example.com",
+            "name": "Ann", "phone": "+14155550100", "notify_email": True, "notify_sms": True, **changes}
+
+
+def _confirmed(event_id="evt-conf", user_id=7):
+    return {"event_id": event_id, "occurred_at": T0, "reservation_id": 12, "user_id": user_id, "place_id": 3,
+            "start": T0 + timedelta(days=1), "end": T0 + timedelta(days=1, hours=3), "amount": 7500,
+            "currency": "usd", "refund_amount": None}
+
+
+@pytest.fixture
+def notifier(notifications_db):  # noqa: F811
+    return Notifier(notifications_db, Renderer(), clock=lambda: T0)
+
+
+def _rows(db, model=Notification):
+    with db.transaction() as session:
+        return session.scalars(sa.select(model)).all()
+
+
+@pytest.mark.parametrize("contact, expected", [
+    ({}, [Route("email", "ann@example.com"), Route("sms", "+14155550100")]),
+    ({"notify_email": False}, [Route("sms", "+14155550100")]),
+    ({"notify_sms": False}, [Route("email", "ann@example.com")]),
+    ({"phone": None}, [Route("email", "ann@example.com")]),
+    ({"notify_email": False, "phone": None}, []),
+])
+def test_routes_follow_addresses_and_choices(contact, expected):
+    fields = {"email": "ann@example.com", "phone": "+14155550100", "notify_email": True, "notify_sms": True}
+    assert routes(Contact(user_id=7, **{**fields, **contact})) == expected
+
+
+def test_registration_keeps_the_contact_and_welcomes_on_each_channel(notifications_db, notifier):  # noqa: F811
+    ids = notifier.contact_changed(_contact_event(), welcome=True)
+    email, sms = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert [email.id, sms.id] == ids
+    assert (email.channel, email.recipient, email.template, email.status, email.event_id) == (
+        "email", "ann@example.com", "welcome", "queued", "evt-reg")
+    assert email.subject == "Welcome to Bookify, Ann" and "<html>" in email.html
+    assert (sms.channel, sms.recipient, sms.subject, sms.html) == ("sms", "+14155550100", None, None)
+    [contact] = _rows(notifications_db, Contact)
+    assert (contact.email, contact.phone, contact.as_of) == ("ann@example.com", "+14155550100", T0)
+
+
+def test_a_redelivered_event_creates_nothing_twice(notifications_db, notifier):  # noqa: F811
+    notifier.contact_changed(_contact_event())
+    first = notifier.notify("reservation_confirmed", _confirmed())
+    # Redelivered: the rows still queued come back so their delivery messages can go out again.
+    assert notifier.notify("reservation_confirmed", _confirmed()) == first
+    with notifications_db.transaction() as session:
+        session.execute(sa.update(Notification).values(status="sent"))
+    assert notifier.notify("reservation_confirmed", _confirmed()) == []
+    assert len(_rows(notifications_db)) == 2
+    assert {e.event_id for e in _rows(notifications_db, ProcessedEvent)} == {"evt-reg", "evt-conf"}
+
+
+def test_an_event_about_an_unknown_user_records_nothing(notifications_db, notifier):  # noqa: F811
+    assert notifier.notify("reservation_confirmed", _confirmed(user_id=999)) == []
+    assert _rows(notifications_db) == [] and _rows(notifications_db, ProcessedEvent) == []
+
+
+def test_the_newest_contact_event_wins_whatever_the_order_of_arrival(notifications_db):  # noqa: F811
+    later = T0 + timedelta(minutes=5)
+    with notifications_db.transaction() as session:
+        ContactBook(session).apply(_contact_event(occurred_at=later, phone="+14155550199", notify_email=False), T0)
+        contact = ContactBook(session).apply(_contact_event(occurred_at=T0), T0)  # the registration, late
+        assert (contact.phone, contact.notify_email, contact.as_of) == ("+14155550199", False, later)
+        contact = ContactBook(session).apply(_contact_event(occurred_at=later + timedelta(1), name="Annie"), T0)
+        assert (contact.name, contact.phone, contact.notify_email) == ("Annie", "+14155550100", True)
+
+
+def test_opted_out_channels_get_no_row(notifications_db, notifier):  # noqa: F811
+    notifier.contact_changed(_contact_event(notify_sms=False))
+    notifier.notify("reservation_confirmed", _confirmed())
+    assert [(r.channel, r.template) for r in _rows(notifications_db)] == [("email", "reservation_confirmed")]
