@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from eventlet.queue import Empty, LightQueue
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Database, UtcDateTime, utcnow
@@ -48,6 +49,36 @@ class OutboxMixin:
     payload: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True, default=None)
+
+
+class ProcessedEventMixin:
+    """Columns of a consuming service's `processed_events` table: each event_id it has
+    applied, claimed in the same transaction as the effect (at-least-once in, once in effect)."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProcessedEvents:
+    """Consumer-side deduplication over a service's ProcessedEventMixin model."""
+
+    def __init__(self, session, model):
+        self.session = session
+        self.model = model
+
+    def seen(self, event_id):
+        return self.session.get(self.model, event_id) is not None
+
+    def claim(self, event_id, now):
+        """True for the first claim of `event_id`; False when it was (or is being) handled."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(self.model(event_id=event_id, processed_at=now))
+        except IntegrityError:
+            return False
+        return True
 
 
 class EventRecorder:

@@ -1,7 +1,7 @@
 """Persistence of contacts, the delivery log and consumed events (SQLAlchemy)."""
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
+from common import events as common_events
 from common.repository import SqlRepository
 from notifications_service.models import Contact, Notification, ProcessedEvent
 
@@ -44,17 +44,8 @@ class NotificationRepository(SqlRepository[Notification]):
             .order_by(Notification.id).limit(limit)).all()
 
 
-class ProcessedEvents:
-    """Consumer-side deduplication: the first delivery of an event_id claims it."""
+class ProcessedEvents(common_events.ProcessedEvents):
+    """Events this service has applied (see common.events.ProcessedEvents)."""
 
     def __init__(self, session):
-        self.session = session
-
-    def claim(self, event_id, now):
-        """True the first time `event_id` is seen (in this transaction's outcome)."""
-        try:
-            with self.session.begin_nested():
-                self.session.add(ProcessedEvent(event_id=event_id, processed_at=now))
-        except IntegrityError:
-            return False
-        return True
+        super().__init__(session, ProcessedEvent)

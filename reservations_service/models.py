@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base as CommonBase
 from common.db import UtcDateTime
-from common.events import OutboxMixin
+from common.events import OutboxMixin, ProcessedEventMixin
 
 
 class Base(CommonBase):
@@ -73,13 +73,8 @@ class Reservation(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class ProcessedEvent(Base):
-    """Events this service has consumed, so a redelivery is recognised and skipped."""
-
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+class ProcessedEvent(ProcessedEventMixin, Base):
+    pass
 
 
 class OutboxMessage(OutboxMixin, Base):

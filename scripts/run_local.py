@@ -109,6 +109,11 @@ def main() -> int:
             stack.register_stripe_webhook(base, os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
         db_url = os.environ.get("BOOKIFY_DB_URL")
         store = f"BOOKIFY_DB_URL={_mask(db_url)}" if db_url else "SQLite (default), var/bookify_<service>.db"
+        messages = ("emails by SendGrid" if os.environ.get("SENDGRID_API_KEY") else
+                    "emails by SMTP" if os.environ.get("SMTP_HOST") else
+                    "emails to the console (no SENDGRID_API_KEY / SMTP_HOST)")
+        messages += ("; SMS by Twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else
+                     "; SMS to the console (no TWILIO_ACCOUNT_SID)") + ": see the notifications log"
         payments = (f"localstripe (Stripe emulator) on 127.0.0.1:{LOCALSTRIPE_PORT}; no real money"
                     if local_stripe else "Stripe, from STRIPE_API_KEY / STRIPE_API_BASE")
         password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
@@ -120,6 +125,7 @@ def main() -> int:
               f"  demo:     {DEMO_CUSTOMER[0]}, password {DEMO_CUSTOMER[1]}\n"
               f"  store:    {store}\n"
               f"  payments: {payments}\n"
+              f"  messages: {messages}\n"
               f"  logs:     {', '.join(_rel(p) for p in stack.logs.values())}\n"
               f"Ctrl-C to stop.", flush=True)
         while True:
