@@ -7,41 +7,19 @@ with 202 and an `X-Message-Id` header, the way SendGrid answers. Anything else i
 `fail_next(n, status)` makes the next n well-formed requests fail (an outage, or a refusal)."""
 import json
 import re
-import time
 import uuid
 
-import eventlet
-from eventlet import wsgi
+from tests.fakes.http_fake import HttpFake, answer
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-class SendGridFake:
+class SendGridFake(HttpFake):
+    what = "emails"
+
     def __init__(self, api_key="SG.test-key"):
         self.api_key = api_key
-        self.messages = []   # accepted: {"message_id", "to", "from", "subject", "text", "html"}
-        self.errors = []     # requests of the wrong shape: (reason, path)
-        self.failures = []   # injected failures answered: status
-        self._fail = []
-        self.listener = eventlet.listen(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self._server = eventlet.spawn(wsgi.server, self.listener, self._app, log_output=False)
-
-    def fail_next(self, count, status=503):
-        """Answer the next `count` well-formed requests with `status` instead of accepting them."""
-        self._fail.extend([status] * count)
-
-    def wait_for(self, count, timeout=10.0):
-        """The accepted messages once there are `count` of them (AssertionError after `timeout`)."""
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            eventlet.sleep(0.02)
-        assert len(self.messages) >= count, f"{len(self.messages)} emails, wanted {count}; errors {self.errors}"
-        return self.messages
-
-    def close(self):
-        self._server.kill()
-        self.listener.close()
+        super().__init__()
 
     # -- the API -------------------------------------------------------------------------
 
@@ -52,11 +30,10 @@ class SendGridFake:
             mail = self._check(environ, path, body)
         except ValueError as reason:
             self.errors.append((str(reason), path))
-            return _answer(start_response, "400 Bad Request", {"errors": [{"message": str(reason)}]})
-        if self._fail:
-            status = self._fail.pop(0)
-            self.failures.append(status)
-            return _answer(start_response, f"{status} Injected", {"errors": [{"message": "injected failure"}]})
+            return answer(start_response, "400 Bad Request", {"errors": [{"message": str(reason)}]})
+        status = self._injected_failure()
+        if status:
+            return answer(start_response, f"{status} Injected", {"errors": [{"message": "injected failure"}]})
         message_id = uuid.uuid4().hex[:22]
         self.messages.append(dict(mail, message_id=message_id))
         start_response("202 Accepted", [("X-Message-Id", message_id), ("Content-Length", "0")])
@@ -103,8 +80,3 @@ class SendGridFake:
         return {"to": recipients[0] if len(recipients) == 1 else recipients, "from": sender["email"],
                 "subject": subject, "text": parts.get("text/plain"), "html": parts.get("text/html")}
 
-
-def _answer(start_response, status, document):
-    payload = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-    return [payload]

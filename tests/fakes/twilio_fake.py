@@ -6,45 +6,24 @@ A request of any other shape is answered 400 and kept in `errors`. Like Twilio's
 credentials, +15005550001 is an invalid number (400, error 21211); `fail_next(n, status)`
 makes the next n well-formed requests fail."""
 import base64
-import json
 import re
-import time
 import uuid
 from urllib.parse import parse_qs
 
-import eventlet
-from eventlet import wsgi
+from tests.fakes.http_fake import HttpFake, answer
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 INVALID_NUMBERS = {"+15005550001"}
 
 
-class TwilioFake:
+class TwilioFake(HttpFake):
+    what = "SMS"
+
     def __init__(self, account_sid="AC" + "0" * 32, auth_token="twilio-test-token"):
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.messages = []   # accepted: {"sid", "to", "from", "body"}
-        self.errors = []     # requests of the wrong shape: (reason, path)
+        super().__init__()
         self.refused = []    # well-formed requests refused as Twilio would (invalid number)
-        self.failures = []   # injected failures answered: status
-        self._fail = []
-        self.listener = eventlet.listen(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self._server = eventlet.spawn(wsgi.server, self.listener, self._app, log_output=False)
-
-    def fail_next(self, count, status=503):
-        self._fail.extend([status] * count)
-
-    def wait_for(self, count, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            eventlet.sleep(0.02)
-        assert len(self.messages) >= count, f"{len(self.messages)} SMS, wanted {count}; errors {self.errors}"
-        return self.messages
-
-    def close(self):
-        self._server.kill()
-        self.listener.close()
 
     # -- the API -------------------------------------------------------------------------
 
@@ -55,21 +34,20 @@ class TwilioFake:
             form = self._check(environ, path, body)
         except ValueError as reason:
             self.errors.append((str(reason), path))
-            return _answer(start_response, "400 Bad Request",
+            return answer(start_response, "400 Bad Request",
                            {"code": 21610, "message": str(reason), "status": 400})
         if form["To"] in INVALID_NUMBERS:
             self.refused.append(form["To"])
-            return _answer(start_response, "400 Bad Request", {
+            return answer(start_response, "400 Bad Request", {
                 "code": 21211, "status": 400, "more_info": "https://www.twilio.com/docs/errors/21211",
                 "message": f"The 'To' number {form['To']} is not a valid phone number."})
-        if self._fail:
-            status = self._fail.pop(0)
-            self.failures.append(status)
-            return _answer(start_response, f"{status} Injected",
+        status = self._injected_failure()
+        if status:
+            return answer(start_response, f"{status} Injected",
                            {"code": 20500, "message": "injected failure", "status": status})
         sid = "SM" + uuid.uuid4().hex
         self.messages.append({"sid": sid, "to": form["To"], "from": form["From"], "body": form["Body"]})
-        return _answer(start_response, "201 Created", {
+        return answer(start_response, "201 Created", {
             "sid": sid, "account_sid": self.account_sid, "to": form["To"], "from": form["From"],
             "body": form["Body"], "status": "queued", "num_segments": "1", "direction": "outbound-api",
             "date_created": "Wed, 25 Nov 2026 18:00:00 +0000", "date_updated": "Wed, 25 Nov 2026 18:00:00 +0000",
@@ -94,8 +72,3 @@ class TwilioFake:
                 raise ValueError(f"{name} {form[name]!r} is not E.164")
         return form
 
-
-def _answer(start_response, status, document):
-    payload = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-    return [payload]
