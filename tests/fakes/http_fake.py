@@ -2,12 +2,13 @@
 accepted messages and wrongly shaped requests, and can be told to fail for a while."""
 import json
 import time
+from abc import ABC, abstractmethod
 
 import eventlet
 from eventlet import wsgi
 
 
-class HttpFake:
+class HttpFake(ABC):
     what = "messages"
 
     def __init__(self):
@@ -43,8 +44,9 @@ class HttpFake:
             return status
         return None
 
-    def _app(self, environ, start_response):  # pragma: no cover - each fake has its own
-        raise NotImplementedError
+    @abstractmethod
+    def _app(self, environ, start_response):
+        """The WSGI app of the provider's API."""
 
 
 def answer(start_response, status, document):
