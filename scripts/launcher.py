@@ -22,6 +22,7 @@ SERVICES = [
     "payments_service.service",
     "notifications_service.service",
     "gateway.service:GatewayService",
+    "gateway.grpc_server:GrpcGatewayService",
 ]
 
 LOCALSTRIPE = "localstripe"
@@ -79,8 +80,9 @@ class Stack:
             if self.localstripe_port:
                 self._start_localstripe(env)
             for module in self.services:
-                # var/log/gateway.log; a second instance of a service gets gateway-2.log
-                name = module.split(":")[0].split(".")[0]
+                # var/log/<name>.log; a second instance of a service gets <name>-2.log
+                # auth_service.service -> auth_service, gateway.grpc_server:… -> gateway_grpc_server
+                name = module.split(":")[0].removesuffix(".service").replace(".", "_")
                 instance = sum(1 for key in self.procs if key.split("#")[0] == module) + 1
                 key = module if instance == 1 else f"{module}#{instance}"
                 stem = name if instance == 1 else f"{name}-{instance}"

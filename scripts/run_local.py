@@ -121,6 +121,7 @@ def main() -> int:
         print(f"\nBookify is running\n"
               f"  gateway:  {base}\n"
               f"  OpenAPI:  {base}/openapi.json\n"
+              f"  gRPC:     127.0.0.1:{os.environ.get('GRPC_PORT', '50051')} (proto/bookify/v1, docs/grpc.md)\n"
               f"  admin:    {email}, {password}\n"
               f"  demo:     {DEMO_CUSTOMER[0]}, password {DEMO_CUSTOMER[1]}\n"
               f"  store:    {store}\n"

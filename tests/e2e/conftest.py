@@ -29,9 +29,10 @@ def free_port():
 class Api:
     """A thin HTTP client for the gateway, with helpers for the common journeys."""
 
-    def __init__(self, base_url, stack):
+    def __init__(self, base_url, stack, grpc_port=None):
         self.base_url = base_url
         self.stack = stack
+        self.grpc_port = grpc_port  # the gRPC API (gateway.grpc_server) of the same stack
 
     def request(self, method, path, token=None, **kwargs):
         headers = kwargs.pop("headers", {})
@@ -95,10 +96,12 @@ def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
     vhost = f"bookify_e2e_{uuid.uuid4().hex[:8]}"
     _vhost("PUT", vhost)
     port = free_port()
+    grpc_port = free_port()
     stack = Stack(ROOT, env={
         "BOOKIFY_DB_URL": template,
         "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+        "GRPC_PORT": str(grpc_port),
         "JWT_SECRET": SECRET,
         "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
         "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
@@ -111,7 +114,7 @@ def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
         stack.start()
         stack.wait_ready(f"http://127.0.0.1:{port}{ready_path}", timeout=60)
         stack.register_stripe_webhook(f"http://127.0.0.1:{port}", WEBHOOK_SECRET)
-        yield Api(f"http://127.0.0.1:{port}", stack)
+        yield Api(f"http://127.0.0.1:{port}", stack, grpc_port)
     finally:
         stack.stop()
         _vhost("DELETE", vhost)

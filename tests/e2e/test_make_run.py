@@ -17,7 +17,7 @@ def test_run_local_starts_everything_and_stops_on_ctrl_c(tmp_path):
     _vhost("PUT", vhost)
     port = free_port()
     env = {**os.environ, "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
-           "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+           "GATEWAY_ADDRESS": f"127.0.0.1:{port}", "GRPC_PORT": str(free_port()),
            "BOOKIFY_DB_URL": f"sqlite:///{tmp_path}/bookify_<service>.db"}
     for name in ("BOOKIFY_ADMIN_EMAIL", "BOOKIFY_ADMIN_PASSWORD", "BOOKIFY_DEMO_DATA"):
         env.pop(name, None)
