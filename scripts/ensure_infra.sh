@@ -93,3 +93,12 @@ else
   done
   say "MariaDB OK"
 fi
+
+# Node.js and npm: the gRPC test runs a Node client built from the .proto files alone.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  say "Node.js OK ($(node --version))"
+else
+  apt_install nodejs; apt_install npm
+  command -v node >/dev/null && command -v npm >/dev/null || die "Node.js/npm could not be installed"
+  say "Node.js installed ($(node --version))"
+fi
