@@ -8,10 +8,11 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from auth_service.accounts import AccountPolicy, Accounts
-from auth_service.models import OutboxMessage
+from auth_service.models import OperatorCall, OutboxMessage
 from auth_service.passwords import Passwords
 from auth_service.rbac import RoleDirectory
 from auth_service.throttling import ThrottlePolicy
+from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.contracts.auth import (
     LoginSchema,
@@ -62,10 +63,11 @@ def _user(user):
     return users_out.dump(user)
 
 
-class AuthService:
+class AuthService(audit.AuditedService):
     name = "auth"
 
     db = Database()
+    operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
     components = AuthComponents()
 

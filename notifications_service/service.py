@@ -12,6 +12,7 @@ from nameko.extensions import DependencyProvider
 from nameko.messaging import consume
 from nameko.rpc import rpc
 
+from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.contracts.notifications import (
     ActorSchema,
@@ -28,7 +29,7 @@ from common.db import Database
 from common.errors import EXPECTED_ERRORS, ValidationError
 from common.events import Outbox
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
-from notifications_service.models import OutboxMessage
+from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
 from notifications_service.providers import build_providers
 from notifications_service.queues import WORK_QUEUE, DeliveryQueues
@@ -78,10 +79,11 @@ def _handles(source, event_type):
                          requeue_on_error=True)
 
 
-class NotificationsService:
+class NotificationsService(audit.AuditedService):
     name = "notifications"
 
     db = Database()
+    operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
     components = NotificationComponents()
 

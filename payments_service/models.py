@@ -5,6 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from common.audit import OperatorAuditMixin
 from common.db import Base as CommonBase
 from common.db import UtcDateTime
 from common.events import OutboxMixin
@@ -80,3 +81,7 @@ class StripeEvent(Base):
 
 class OutboxMessage(OutboxMixin, Base):
     pass
+
+
+class OperatorCall(OperatorAuditMixin, Base):
+    """One console call to this service (common.audit)."""

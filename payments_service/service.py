@@ -6,6 +6,7 @@ import nameko
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
+from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.contracts.payments import (
     ActorSchema,
@@ -20,7 +21,7 @@ from common.db import Database
 from common.errors import EXPECTED_ERRORS, ServiceUnavailable
 from common.events import Outbox
 from payments_service.charges import Charges
-from payments_service.models import OutboxMessage
+from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway
 
 # Stripe being down is an expected answer here, not a bug in the service.
@@ -47,10 +48,11 @@ def _payment(payment):
     return payments_out.dump(payment)
 
 
-class PaymentsService:
+class PaymentsService(audit.AuditedService):
     name = "payments"
 
     db = Database()
+    operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
     stripe = StripeComponents()
 

@@ -8,6 +8,7 @@ from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
+from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.consumers import raw_consume
 from common.contracts.partners import PARTNER_MESSAGES
@@ -30,7 +31,7 @@ from common.events import Outbox
 from common.rpc import TimedServiceRpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
-from reservations_service.models import OutboxMessage
+from reservations_service.models import OperatorCall, OutboxMessage
 from reservations_service.partners import Malformed, PartnerDesk
 from reservations_service.places import Places
 from reservations_service.refunds import RefundPolicy
@@ -79,10 +80,11 @@ def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
 
-class ReservationsService:
+class ReservationsService(audit.AuditedService):
     name = "reservations"
 
     db = Database()
+    operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
