@@ -164,6 +164,23 @@ def test_grpc_hides_another_users_reservation(api, reservations, customer):
     assert code == grpc.StatusCode.NOT_FOUND
 
 
+def test_grpc_refuses_a_caller_without_the_permission(api, channel, reservations):
+    """A signed-in user whose roles lack reservations:create: PERMISSION_DENIED, nothing booked."""
+    email = f"no-booking-{uuid.uuid4().hex[:8]}@example.com"
+    created = api.post("/v1/users", token=api.admin_token(), json={
+        "email": email, "password": "password-123", "roles": [{"name": f"Viewer {uuid.uuid4().hex[:6]}"}]})
+    assert created.status_code == 201, created.text
+    tokens = auth_pb2_grpc.AuthStub(channel).login(
+        auth_pb2.LoginRequest(email=email, password="password-123"), timeout=15)
+    place = api.place()
+    code, details = _code(_book, reservations, tokens.access_token, place["id"], at(9, 10), at(9, 11))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert details.startswith("forbidden")
+    page = reservations.list_reservations(reservations_pb2.ListReservationsRequest(),
+                                          metadata=bearer(tokens.access_token), timeout=15)
+    assert page.total == 0
+
+
 def test_grpc_taken_slot_is_failed_precondition(api, reservations, customer):
     place = api.place()
     _book(reservations, customer, place["id"], at(7, 10), at(7, 12))
