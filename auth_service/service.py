@@ -142,7 +142,7 @@ class AuthService(audit.AuditedService):
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_users(self, query=None):
         """Users page by page, filterable by email fragment or role name.
-        Example: n.rpc.auth.list_users({"limit": 20, "offset": 0, "role": "Admin"})"""
+        Example: n.rpc.auth.list_users({"limit": 20, "offset": 0, "role": "Super Admin"})"""
         filters = UserFilterSchema().load_or_raise(query or {})
         page = self._accounts().list_users(**filters)
         return {"items": [_user(user) for user in page.items], "total": page.total}

@@ -158,18 +158,25 @@ class Charges:
 
     # -- refunds ------------------------------------------------------------------------
 
-    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None):
+    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None, at_most_remaining=False):
         """Refund `amount` (default: all not yet refunded) of a succeeded payment. The same
         idempotency_key again returns the payment, re-sending the refund only if Stripe never
-        answered the first time; with another amount it is a Conflict."""
+        answered the first time; with another amount it is a Conflict.
+        `at_most_remaining` caps `amount` at what is left instead of refusing it: a refund owed
+        by policy (a cancellation) after an operator already refunded part of the payment. Its
+        key, repeated, answers the capped refund whatever amount is asked."""
         now = self.clock()
         with self.sessions.transaction() as session:
             payment = self._locked(session, payment_id)
             refund = _refund_with_key(payment, idempotency_key)
             if refund is None:
+                if at_most_remaining and amount is not None:
+                    amount = min(amount, payment.amount - payment.refunded_amount)
+                    if amount == 0:
+                        return payment  # everything owed is already back with the customer
                 refund = self._new_refund(payment, amount, reason, idempotency_key, now)
                 session.flush()
-            elif amount is not None and amount != refund.amount:
+            elif amount is not None and amount != refund.amount and not at_most_remaining:
                 raise Conflict("This idempotency key was already used for a different refund",
                                {"idempotency_key": [f"Already used for a refund of {refund.amount}."]})
             elif refund.status == PENDING and not self._in_flight(refund, now):

@@ -71,12 +71,14 @@ class PaymentsService(audit.AuditedService):
         return _payment(self._charges().charge(order))
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)
-    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None):
+    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None, at_most_remaining=False):
         """Refund part of a payment, or all that is left when amount is None; the same
-        idempotency_key again never refunds twice.
+        idempotency_key again never refunds twice. at_most_remaining=True caps the amount at what
+        is left instead of refusing it.
         Example: n.rpc.payments.refund(42, 6000, "cancelled 3 hours before start", "res-12-cancel")"""
         fields = RefundSchema().load_or_raise({"payment_id": payment_id, "amount": amount, "reason": reason,
-                                               "idempotency_key": idempotency_key})
+                                               "idempotency_key": idempotency_key,
+                                               "at_most_remaining": at_most_remaining})
         return _payment(self._charges().refund(**fields))
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)

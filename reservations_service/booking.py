@@ -271,7 +271,9 @@ class Booking:
                    if reservation_ids is None or r.id in reservation_ids]
         for reservation_id, payment_id, amount in due:
             try:
-                self.payments.refund(payment_id, amount, "cancelled", f"reservation-{reservation_id}-cancel")
+                # Capped: an operator may have refunded part of it already (goodwill).
+                self.payments.refund(payment_id, amount, "cancelled", f"reservation-{reservation_id}-cancel",
+                                     at_most_remaining=True)
             except PAYMENT_TROUBLE as error:
                 log.warning("refund for reservation %s waits: %s", reservation_id, error)
                 continue

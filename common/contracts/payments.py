@@ -34,6 +34,7 @@ class RefundSchema(Schema):
                            validate=[validate.Length(max=255), PrintableText])
     idempotency_key = fields.String(allow_none=True, load_default=None,
                                     validate=[validate.Length(min=1, max=255), PrintableText])
+    at_most_remaining = fields.Boolean(load_default=False)
 
 
 class PaymentRefSchema(Schema):

@@ -254,6 +254,21 @@ def test_partial_then_full_refund(payments, probe, stripe_api):
     assert sorted(refund.amount for refund in refunds) == [3000, 7000]
 
 
+def test_a_refund_owed_by_policy_is_capped_at_what_an_operator_left(payments, stripe_api):
+    payment = payments.charge(_order(amount=5000))
+    payments.refund(payment["id"], 700, "goodwill")  # an operator, before the cancellation
+
+    payment = payments.refund(payment["id"], 5000, "cancelled", "reservation-12-cancel", at_most_remaining=True)
+    assert (payment["status"], payment["refunded_amount"]) == ("refunded", 5000)
+    assert [r["amount"] for r in payment["refunds"]] == [700, 4300]
+    again = payments.refund(payment["id"], 5000, "cancelled", "reservation-12-cancel", at_most_remaining=True)
+    assert again == payment
+    nothing_left = payments.refund(payment["id"], 100, "late fee waived", "other-key", at_most_remaining=True)
+    assert [r["amount"] for r in nothing_left["refunds"]] == [700, 4300]
+    with pytest.raises(ValidationError):
+        payments.refund(payment["id"], 5000, "cancelled", "x", at_most_remaining="yes please")
+
+
 def test_a_refund_repeated_with_its_idempotency_key_refunds_once(payments, probe, stripe_api):
     payment = payments.charge(_order(amount=5000))
     first = payments.refund(payment["id"], 2000, "rescheduled", "reservation-12-reschedule-1")

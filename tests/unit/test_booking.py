@@ -32,7 +32,7 @@ class ScriptedPayments:
             raise error
         return {"id": 100 + len(self.charges), "status": "succeeded"}
 
-    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None):
+    def refund(self, payment_id, amount=None, reason=None, idempotency_key=None, at_most_remaining=False):
         if self.refund_error:
             raise self.refund_error
         self.refunds.append((payment_id, amount, reason, idempotency_key))
