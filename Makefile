@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 IS_311 := 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
 LOCK_HEADER := \# Full pinned lock; edit requirements/*.in then regenerate with `make lock`
 
-.PHONY: help venv lock run test migrate seed bench clean distclean
+.PHONY: help venv lock run shell test migrate seed bench clean distclean
 
 help: ## list the targets
 	@echo "Bookify: make <target>"
@@ -32,6 +32,9 @@ lock: ## regenerate requirements/lock.txt from requirements/*.in in a throwaway 
 
 run: venv ## start RabbitMQ if needed, migrate, seed and run every service (Ctrl-C stops)
 	$(PY) -m scripts.run_local
+
+shell: venv ## operator console on the running system (docs/operators.md)
+	$(PY) -m nameko shell --config config.yaml
 
 test: venv ## run the test suite (starts RabbitMQ/MariaDB first if needed)
 	bash scripts/ensure_infra.sh
