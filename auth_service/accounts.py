@@ -100,7 +100,7 @@ class Accounts:
             for name, value in changes.items():
                 setattr(user, name, value)
             user.updated_at = self.clock()
-            self.events.record(session, "user_profile_changed", **_contact(user))
+            self.events.record(session, "user_profile_changed", **contact_of(user))
             return user
 
     # -- administration -----------------------------------------------------------------
@@ -142,7 +142,7 @@ class Accounts:
                     phone=fields.get("phone"), created_at=now, updated_at=now, roles=roles))
         except IntegrityError:  # a concurrent registration of the same email won
             raise Conflict("An account with this email exists", {"email": ["Already registered."]}) from None
-        self.events.record(session, "user_registered", source=source, **_contact(user))
+        self.events.record(session, "user_registered", source=source, **contact_of(user))
         return user
 
     def _user(self, session, user_id):
@@ -167,7 +167,7 @@ class Accounts:
         }
 
 
-def _contact(user):
+def contact_of(user):
     """What other services may know of a user to reach them (events carry it to them)."""
     return {"user_id": user.id, "email": user.email, "name": user.name, "phone": user.phone,
             "notify_email": user.notify_email, "notify_sms": user.notify_sms}

@@ -1,9 +1,19 @@
 """Seed data of the auth database: the permission catalogue, the seeded roles and the
-first admin (from BOOKIFY_ADMIN_EMAIL / BOOKIFY_ADMIN_PASSWORD). Safe to run again."""
-from auth_service.models import User
+first admin (from BOOKIFY_ADMIN_EMAIL / BOOKIFY_ADMIN_PASSWORD). Safe to run again.
+
+The demo customer is announced like a registered one (user_registered in the outbox,
+published when auth starts), so notifications knows how to reach them and `make run` shows
+their booking emails in the log."""
+from auth_service.accounts import contact_of
+from auth_service.models import OutboxMessage, User
 from auth_service.rbac import SUPER_ADMIN, RoleDirectory
 from auth_service.repository import UserRepository
 from common.db import utcnow
+from common.events import EventRecorder
+
+
+def _announce(session, user):
+    EventRecorder(OutboxMessage).record(session, "user_registered", source="seed", **contact_of(user))
 
 
 def seed(sessions, passwords, admin_email, admin_password):
@@ -33,7 +43,8 @@ def seed_demo(sessions, passwords, default_role="Free"):
         users = UserRepository(session)
         if users.by_email(email) is not None:
             return False
-        users.add(User(email=email, password_hash=passwords.hash(password), name=name,
-                       created_at=now, updated_at=now,
-                       roles=[RoleDirectory(session).roles.by_name(default_role)]))
+        user = users.add(User(email=email, password_hash=passwords.hash(password), name=name,
+                              created_at=now, updated_at=now,
+                              roles=[RoleDirectory(session).roles.by_name(default_role)]))
+        _announce(session, user)
         return True

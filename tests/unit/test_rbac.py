@@ -89,3 +89,20 @@ def test_update_replaces_permissions(auth_db, clock):
     with auth_db.transaction() as session:
         role = RoleDirectory(session).roles.by_name("Helpdesk")
         assert role.permissions == ["roles:read", "users:create"]
+
+
+def test_the_demo_customer_is_announced_so_notifications_can_reach_them(auth_db, fast_passwords):
+    import json
+
+    from auth_service.models import OutboxMessage
+    from auth_service.seed import DEMO_CUSTOMER, seed, seed_demo
+    from tests.conftest import ADMIN
+
+    seed_demo(auth_db, fast_passwords)
+    seed_demo(auth_db, fast_passwords)  # again: nobody new, nothing announced twice
+    seed(auth_db, fast_passwords, *ADMIN)
+    with auth_db.transaction() as session:
+        announced = [json.loads(row.payload) for row in session.query(OutboxMessage)
+                     if row.event_type == "user_registered"]
+    assert [event["email"] for event in announced] == [DEMO_CUSTOMER[0]]
+    assert {event["source"] for event in announced} == {"seed"}
