@@ -23,11 +23,11 @@ venv: .venv/.installed ## create .venv and install requirements/lock.txt
 	.venv/bin/pip install -q -r requirements/lock.txt
 	touch $@
 
-lock: ## regenerate requirements/lock.txt from requirements/*.in in a throwaway venv
+lock: ## regenerate requirements/lock.txt (sorted, setuptools included) from requirements/*.in
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/pip" install -q $(addprefix -r ,$(wildcard requirements/*.in)); \
-	{ echo '$(LOCK_HEADER)'; "$$tmp/venv/bin/pip" freeze --exclude-editable; } > "$$tmp/lock.txt"; \
+	{ echo '$(LOCK_HEADER)'; "$$tmp/venv/bin/pip" freeze --all --exclude-editable | grep -v '^pip==' | LC_ALL=C sort -f; } > "$$tmp/lock.txt"; \
 	mv "$$tmp/lock.txt" requirements/lock.txt; echo "requirements/lock.txt regenerated"
 
 run: venv ## start RabbitMQ if needed, migrate, seed and run every service (Ctrl-C stops)
