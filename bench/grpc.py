@@ -1,0 +1,79 @@
+"""gRPC unary latency: sequential `get_reservation` calls (one RPC to reservations behind each)
+against the gRPC gateway, started once per poll interval (GRPC_POLL_SECONDS): nameko-grpc's
+stock 0.01 s and our default, to show what the select() timeout costs per call."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+
+from bench.load import latency_summary
+from bench.stack import GRPC_SERVICE, free_port
+from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
+
+STOCK_POLL_SECONDS = 0.01  # nameko_grpc.connection.SELECT_TIMEOUT as shipped
+OUR_POLL_SECONDS = 0.001  # config.yaml's default
+
+
+@contextmanager
+def grpc_gateway(stack, poll_seconds: float):
+    """The gRPC gateway of `stack`, started with GRPC_POLL_SECONDS=poll_seconds; yields its port."""
+    port = free_port()
+    name = f"grpc-poll-{poll_seconds:g}"
+    stack.start_extra(name, [GRPC_SERVICE], GRPC_PORT=str(port), GRPC_POLL_SECONDS=str(poll_seconds))
+    try:
+        yield port
+    finally:
+        stack.stop_extra(name)
+
+
+def connect(port: int, token: str, reservation_id: int, timeout: float = 60) -> Unary:
+    """A client for `get_reservation(reservation_id)`, once the gateway answers it."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    unary = Unary(channel, reservations_pb2_grpc.ReservationsStub(channel),
+                  reservations_pb2.GetReservationRequest(id=reservation_id),
+                  [("authorization", f"Bearer {token}")])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            unary.call()
+            return unary
+        except grpc.RpcError as error:
+            if time.monotonic() > deadline:
+                channel.close()
+                raise TimeoutError(f"gRPC gateway not answering: {error}") from None
+            time.sleep(0.3)
+
+
+@dataclass
+class Unary:
+    channel: grpc.Channel
+    stub: reservations_pb2_grpc.ReservationsStub
+    request: reservations_pb2.GetReservationRequest
+    metadata: list
+
+    def call(self):
+        return self.stub.get_reservation(self.request, metadata=self.metadata, timeout=10)
+
+    def close(self):
+        self.channel.close()
+
+
+def unary_latency(unary: Unary, calls: int, poll_seconds: float) -> dict:
+    """`calls` sequential calls: calls/s and latency percentiles."""
+    latencies = []
+    errors = 0
+    started = time.perf_counter()
+    for _ in range(calls):
+        sent = time.perf_counter()
+        try:
+            unary.call()
+            latencies.append(time.perf_counter() - sent)
+        except grpc.RpcError:
+            errors += 1
+    elapsed = time.perf_counter() - started
+    return {"poll_seconds": poll_seconds, "calls": calls, "errors": errors, "elapsed_s": round(elapsed, 3),
+            "per_second": round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
+            **latency_summary(sorted(latencies))}

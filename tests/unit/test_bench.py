@@ -1,0 +1,159 @@
+"""The benchmark's arithmetic and reporting (bench/load.py, bench/report.py, bench/seed_load.py
+layout): percentiles, the target checks, the table and the JSON files. No timing here."""
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from bench import report
+from bench.__main__ import parse_args
+from bench.load import OK, LoadResult, closed_loop, latency_summary, percentile
+from bench.seed_load import STRIDE, SeedLayout, slot_order, slots_per_place, status_of
+
+
+def test_percentile_interpolates_between_closest_ranks():
+    values = [1.0, 2.0, 3.0, 4.0]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 4.0
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 25) == pytest.approx(1.75)
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError):
+        percentile(values, 101)
+
+
+def test_latency_summary_is_in_milliseconds():
+    summary = latency_summary([0.001 * n for n in range(1, 101)])
+    assert summary["p50_ms"] == pytest.approx(50.5)
+    assert summary["p99_ms"] == pytest.approx(99.01)
+    assert summary["max_ms"] == 100.0
+    assert latency_summary([])["p50_ms"] is None
+
+
+def test_load_result_counts_only_ok_latencies_and_rates():
+    result = LoadResult(concurrency=2, elapsed=2.0, latencies=[0.01, 0.02])
+    result.outcomes.update({OK: 2, "409": 1})
+    summary = result.summary()
+    assert (summary["ok"], summary["errors"], summary["per_second"]) == (2, 1, 1.0)
+    assert summary["outcomes"] == {"ok": 2, "409": 1}
+
+
+def test_closed_loop_sends_total_requests_with_distinct_numbers_and_counts_failures():
+    seen = []
+
+    async def request(number):
+        seen.append(number)
+        await asyncio.sleep(0)
+        if number % 5 == 0:
+            raise ConnectionError("refused")
+        return OK if number % 2 else "500"
+
+    result = asyncio.run(closed_loop(request, 3, total=20, first=100))
+    assert sorted(seen) == list(range(100, 120))
+    assert sum(result.outcomes.values()) == 20
+    assert result.outcomes["ConnectionError"] == 4
+    assert result.ok == len(result.latencies)
+
+
+def test_closed_loop_needs_a_bound():
+    with pytest.raises(ValueError):
+        asyncio.run(closed_loop(lambda n: None, 1))
+
+
+def sample_results():
+    summary = {"per_second": 100.0, "p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0, "errors": 0}
+    return {
+        "rpc": {"kombu": {"sequential": {"per_second": 1000.0}, "in_flight_10": {"per_second": 2000.0}},
+                "service_to_service": {"sequential": {"per_second": 800.0}, "in_flight_10": {"per_second": 1000.0}},
+                "gateway_to_service": {"route": "GET /v1/places/{id}", "sequential": summary}},
+        "booking": {"c8": {**summary, "per_second": 240.0}, "c16": {**summary, "p50_ms": 31.0}},
+        "availability": {"1k": {"reservations": 1000, "booking_c1": {**summary, "p50_ms": 10.0}},
+                         "100k": {"reservations": 100_000, "c8": {**summary, "p99_ms": 19.0},
+                                  "booking_c1": {**summary, "p50_ms": 12.5}}},
+        "cpu": {"booking c8": {"wall_s": 10.0, "requests": 2400, "groups": {"gateway": {"cpu_s": 5.0, "cores": 0.5},
+                                                            "rabbitmq": {"cpu_s": 3.0, "cores": 0.3}}}},
+    }
+
+
+def test_targets_pass_fail_and_missing():
+    checked = {t["name"]: t for t in report.evaluate(sample_results())}
+    assert checked["service->service RPC / plain kombu, sequential"]["value"] == pytest.approx(0.8)
+    assert checked["service->service RPC / plain kombu, sequential"]["passed"] is True
+    assert checked["service->service RPC / plain kombu, 10 in flight"]["passed"] is False  # 0.5
+    assert checked["booking p50 at 16 concurrent"]["passed"] is False  # 31 > 30
+    assert checked["booking p99 at 16 concurrent"]["passed"] is True
+    assert checked["booking throughput at 8 concurrent"]["passed"] is True
+    assert checked["availability p99 with 100k reservations (8 concurrent)"]["passed"] is True
+    growth = checked["booking p50 at 100k / at 1k reservations (1 concurrent)"]
+    assert growth["value"] == pytest.approx(1.25) and growth["passed"] is False
+    assert checked["gRPC unary p50 (our poll interval)"] == {
+        "name": "gRPC unary p50 (our poll interval)", "value": None, "op": "<=", "threshold": 3,
+        "unit": "ms", "passed": None}
+
+
+def test_rendered_report_has_every_measurement_target_and_cpu_column():
+    full = report.build_report({"cpu_count": 2, "started": "2026-01-01T00:00:00+00:00"}, sample_results())
+    text = report.render_report(full)
+    assert "plain kombu request/reply, sequential" in text and "1,000/s" in text
+    assert "0.80x of kombu" in text
+    assert "POST /v1/reservations, 32 concurrent" in text  # not measured: shown as "-"
+    assert "100,000 reservations" in text
+    assert "FAIL" in text and "PASS" in text and "n/a" in text
+    header = next(line for line in text.splitlines() if line.startswith("run "))
+    assert header.split()[:4] == ["run", "wall", "s", "rabbitmq"]  # broker first, then the services
+    assert "gateway" in header and header.endswith("cpu ms/req")
+    cpu_row = next(line for line in text.splitlines() if line.startswith("booking c8 "))
+    assert cpu_row.split()[-2:] == ["0.80", "3.3"]  # 8 CPU s over 2400 bookings
+
+
+def test_render_aligns_columns():
+    lines = report.render(["name", "value"], [["a", "1"], ["long name", "1,234"]]).splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[2].endswith("    1")
+
+
+def test_write_report_keeps_a_timestamped_copy_and_latest(tmp_path):
+    full = report.build_report({"started": "x"}, sample_results())
+    path = report.write_report(full, tmp_path / "bench", "20260101T000000Z")
+    assert path.name == "20260101T000000Z.json"
+    assert json.loads(path.read_text()) == json.loads((tmp_path / "bench" / "latest.json").read_text())
+    assert json.loads(path.read_text())["targets"][0]["name"].startswith("service->service")
+
+
+def test_compare_lists_rates_and_percentiles_with_their_change():
+    before = report.build_report({"started": "before"}, sample_results())
+    faster = sample_results()
+    faster["booking"]["c8"]["per_second"] = 480.0
+    text = report.compare(before, report.build_report({"started": "after"}, faster))
+    line = next(line for line in text.splitlines() if line.startswith("booking.c8.per_second"))
+    assert line.split()[-1] == "2.00x"
+    assert "cpu." not in text
+
+
+def test_seed_layout_spreads_any_prefix_over_the_span_and_never_repeats_a_window():
+    assert slots_per_place(20) == 5000 and slots_per_place(7) % STRIDE == 0
+    assert [slot_order(rank, 5000) for rank in (0, 1, 49, 50)] == [0, 100, 4900, 1]
+    assert sorted(slot_order(rank, 5000) for rank in range(5000)) == list(range(5000))
+    layout = SeedLayout([11, 12], [5, 6, 7], now=datetime(2026, 1, 1, 12, 30, tzinfo=UTC))
+    rows = list(layout.rows(0, 400))
+    assert {(row["place_id"], row["start"]) for row in rows}.__len__() == 400
+    assert all(layout.start <= row["start"] and row["end"] <= layout.end for row in rows)
+    assert {row["status"] for row in rows} <= {"confirmed", "cancelled", "expired"}
+    assert status_of(7) == "cancelled" and status_of(13) == "expired" and status_of(0) == "confirmed"
+
+
+def test_booking_windows_are_distinct_and_after_the_seeded_span():
+    layout = SeedLayout([1, 2, 3], [9], now=datetime(2026, 1, 1, tzinfo=UTC))
+    windows = [layout.booking_window(n) for n in range(300)]
+    assert len(set(windows)) == 300
+    assert all(start > layout.end and end > start for _, start, end in windows)
+    assert {place for place, _, _ in windows} == {1, 2, 3}
+
+
+def test_command_line():
+    assert parse_args(["--quick", "--only", "grpc"]).only == "grpc"
+    assert parse_args([]).quick is False
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "nothing"])
