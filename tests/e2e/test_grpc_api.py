@@ -181,6 +181,25 @@ def test_grpc_refuses_a_caller_without_the_permission(api, channel, reservations
     assert page.total == 0
 
 
+def test_grpc_is_unavailable_while_a_service_is_down(tmp_path):
+    """reservations is not running: its methods answer UNAVAILABLE at once, login still works."""
+    from scripts.launcher import SERVICES
+    from tests.e2e.conftest import running_stack
+
+    without = [name for name in SERVICES if not name.startswith("reservations_service")]
+    with running_stack("sqlite", tmp_path, services=without, ready_path="/health") as api:
+        with grpc.insecure_channel(f"127.0.0.1:{api.grpc_port}", options=CHANNEL_OPTIONS) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            user, _ = api.customer()
+            tokens = auth_pb2_grpc.AuthStub(channel).login(
+                auth_pb2.LoginRequest(email=user["email"], password=user["password"]), timeout=15)
+            stub = reservations_pb2_grpc.ReservationsStub(channel)
+            code, details = _code(stub.get_reservation, reservations_pb2.GetReservationRequest(id=1),
+                                  metadata=bearer(tokens.access_token))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert details.startswith("service_unavailable")
+
+
 def test_grpc_taken_slot_is_failed_precondition(api, reservations, customer):
     place = api.place()
     _book(reservations, customer, place["id"], at(7, 10), at(7, 12))
