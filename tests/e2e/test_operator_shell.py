@@ -80,7 +80,8 @@ def test_operator_cancels_refunds_and_the_audit_trail_names_them(api):
         "except common.errors.NotFound as e:\n    print('missing', e.message)\n",
         f"trail = n.rpc.reservations.audit_log({{'operator': '{operator}'}})['items']",
         "print('trail', [(e['method'], e['outcome']) for e in trail])",
-        f"print('payments trail', [e['method'] for e in n.rpc.payments.audit_log({{'operator': '{operator}'}})['items']])",
+        f"paid = n.rpc.payments.audit_log({{'operator': '{operator}'}})['items']",
+        "print('payments trail', [e['method'] for e in paid])",
     ]) + "\n")
     assert f"found [{reservation['id']}]" in output
     assert "refunded 700" in output
