@@ -31,6 +31,8 @@ from common.contracts.auth import (
 from common.db import Database, utcnow
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.logging import RequestContext
+from common.metrics import Metrics
 from common.tokens import TokenCodec, TokenSettings
 
 users_out = UserSchema()
@@ -69,12 +71,15 @@ class AuthService(audit.AuditedService):
     db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
+    request_context = RequestContext()  # correlation id across hops, one log line per call
+    metrics = Metrics()
     components = AuthComponents()
 
     @rpc
-    def ping(self):
-        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.auth.ping()"""
-        return "pong"
+    def ping(self, deep=False):
+        """Liveness over RPC; with deep=True, readiness: this service and its database
+        (the gateway's /ready). Example: n.rpc.auth.ping(deep=True)"""
+        return self.db.health() if deep else "pong"
 
     # -- sessions -----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Database access: engines tuned for MariaDB/MySQL and SQLite, transactions, and the
 nameko DependencyProvider that hands each worker its service's own database."""
+import logging
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,9 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 from common import config as bookify_config
+from common.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class UtcDateTime(sa.TypeDecorator):
@@ -132,14 +136,53 @@ class Sessions:
         try:
             yield session
             session.commit()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+            _rollback(session)
+            if _is_disconnect(error):
+                # The database is away (restart, network): an answer the caller can act on
+                # (503, retry later) instead of an internal error. Nothing half-written stays:
+                # the transaction is rolled back, or was never committed.
+                raise ServiceUnavailable("The database is unavailable; try again shortly",
+                                         {"service": "database"}) from error
+            raise
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
 
+    def health(self):
+        """What a readiness check reports: {"status": "ok"|"unavailable", "database": "ok"|reason}.
+        The reason is the error's type only: readiness answers are public."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as error:
+            log.warning("database check failed: %s", error)
+            return {"status": "unavailable", "database": f"unavailable: {type(error).__name__}"}
+        return {"status": "ok", "database": "ok"}
+
     def dispose(self):
         self.engine.dispose()
+
+
+# MySQL client errors meaning "no usable connection": can't connect (2002/2003), server gone
+# away (2006), lost during a query (2013), and the server shutting down (1053).
+_DISCONNECT_CODES = {1053, 2002, 2003, 2006, 2013}
+
+
+def _is_disconnect(error):
+    if getattr(error, "connection_invalidated", False):
+        return True
+    code = error.orig.args[0] if getattr(error, "orig", None) is not None and error.orig.args else None
+    return code in _DISCONNECT_CODES or isinstance(error, sa.exc.InterfaceError)
+
+
+def _rollback(session):
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is already gone; the server rolls back
+        log.debug("rollback on a lost connection failed", exc_info=True)
 
 
 class Database(DependencyProvider):

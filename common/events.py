@@ -5,6 +5,10 @@ A state change and the event it causes are written in one database transaction
 `<service>.events` topic exchange with publisher confirms and marks them sent. If the
 broker is down, events wait in the table and go out when it is back: none is lost.
 Delivery is at least once; consumers deduplicate by `event_id`.
+
+The correlation id of the request that caused an event is stored with it (under the
+payload's reserved `_headers` key, so the table needs no column of its own) and published
+as an AMQP header, where nameko's consumers read it back into their worker's context.
 """
 import json
 import logging
@@ -22,10 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Database, UtcDateTime, utcnow
+from common.logging import correlation_headers
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 5  # seconds to wait for the broker's confirm before calling it a failure
+# Key of a stored payload that holds the AMQP headers to publish it with; never published itself.
+HEADERS_KEY = "_headers"
 
 
 def envelope(fields):
@@ -89,9 +96,10 @@ class EventRecorder:
 
     def record(self, session, event_type, **fields):
         body = envelope(fields)
+        stored = {**body, HEADERS_KEY: headers} if (headers := correlation_headers()) else body
         session.add(self.model(
             event_id=body["event_id"], event_type=event_type,
-            payload=json.dumps(body, default=str),
+            payload=json.dumps(stored, default=str),
             created_at=utcnow(),
         ))
         session.info["outbox_dirty"] = True
@@ -128,8 +136,10 @@ class OutboxRelay:
             ).all()
             try:
                 for row in rows:
+                    body = json.loads(row.payload)
+                    headers = body.pop(HEADERS_KEY, None) or {}
                     producer.publish(
-                        json.loads(row.payload),
+                        body, headers=headers,
                         exchange=self.exchange, routing_key=row.event_type,
                         serializer="json", delivery_mode=2, declare=[self.exchange],
                         retry=False, timeout=PUBLISH_TIMEOUT,

@@ -9,14 +9,18 @@ import logging
 from datetime import datetime, timezone
 
 import eventlet
+import nameko
 import nameko_grpc.connection
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import StatusCode
 from nameko.events import BROADCAST, event_handler
+from nameko.extensions import DependencyProvider
 from nameko_grpc.entrypoint import Grpc
 from nameko_grpc.errors import GrpcError
 
 from common import errors
+from common.logging import RequestContext
+from common.metrics import Metrics
 from common.permissions import authorize
 from common.rpc import TimedServiceRpc
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
@@ -25,9 +29,11 @@ from gateway.principals import Authentication
 # nameko-grpc's HTTP/2 loop waits in select() up to SELECT_TIMEOUT for the socket before it
 # sends what the workers queued meanwhile, so every response sat up to 10 ms in a buffer
 # (79 calls/s sequential, p50 12.7 ms). At 1 ms it did 432 calls/s, p50 2.3 ms, with idle CPU
-# unchanged (docs/grpc.md). The module global is read on each loop pass, so this one assignment
-# at import, before any connection starts, covers every connection of this process.
-nameko_grpc.connection.SELECT_TIMEOUT = 0.001
+# unchanged (docs/grpc.md). The module global is read on each loop pass, so one assignment
+# before any connection starts covers every connection of this process: this one at import,
+# and GrpcPollInterval's from config (GRPC_POLL_SECONDS) when the service is set up.
+DEFAULT_POLL_SECONDS = 0.001
+nameko_grpc.connection.SELECT_TIMEOUT = DEFAULT_POLL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +106,17 @@ class MetadataRequest:
         return self._headers.get(name.lower(), default)
 
 
+class GrpcPollInterval(DependencyProvider):
+    """Applies GRPC_POLL_SECONDS (config.yaml) to nameko-grpc's select() timeout. A knob so the
+    benchmark (bench/grpc.py) can compare nameko-grpc's stock 0.01 with our default."""
+
+    def setup(self):
+        seconds = float(nameko.config.get("GRPC_POLL_SECONDS") or DEFAULT_POLL_SECONDS)
+        if seconds <= 0:  # select() with 0 would spin a core
+            raise ValueError(f"GRPC_POLL_SECONDS must be positive, got {seconds}")
+        nameko_grpc.connection.SELECT_TIMEOUT = seconds
+
+
 def _broadcast(event_type):
     # Every instance must hear it (its own queue); a missed one only costs the cache TTL.
     return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
@@ -111,6 +128,9 @@ class GrpcGatewayService:
     auth = TimedServiceRpc("auth")
     reservations = TimedServiceRpc("reservations")
     authentication = Authentication()
+    request_context = RequestContext()  # a correlation id per call, carried to every service
+    metrics = Metrics()
+    poll_interval = GrpcPollInterval()
 
     # -- Auth ---------------------------------------------------------------------------
 

@@ -1,34 +1,76 @@
 """nameko's @http, made to speak our API: JSON error bodies for every failure (including
-unknown routes), a request-body size limit, and JSON responses from plain values."""
+unknown routes), a request-body size limit, JSON responses from plain values, and for every
+request a correlation id (X-Request-ID, echoed back), an access log line and metrics.
+Every response, errors and unknown routes included, carries the security headers, and a
+JSON body may nest only so deep (docs/security.md)."""
 import json
+import logging
+import re
+import time
 
 import nameko
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
-from common.errors import EXPECTED_ERRORS
+from common.errors import EXPECTED_ERRORS, ValidationError
+from common.logging import CONTEXT_KEY, RESPONSE_HEADER, correlation_id_from
+from common.metrics import observe_http
 from gateway.errors import error_response
 
 DEFAULT_MAX_BODY = 1024 * 1024
+# Our deepest body nests 3 levels; Python's json recurses per level and fails near 1000.
+DEFAULT_MAX_JSON_DEPTH = 32
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    # Answers carry tokens and personal data: no browser or proxy may keep a copy.
+    "Cache-Control": "no-store",
+}
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]++")
+QUIET_ROUTES = {"/health", "/ready", "/metrics"}
+UNMATCHED_ROUTE = "<unmatched>"  # one label for every unknown path: paths are unbounded, labels must not be
+_RULE_PARAMETER = re.compile(r"<(?:[^:<>]+:)?(\w+)>")
+
+access_log = logging.getLogger("gateway.access")
 
 
 class JsonWsgiApp(WsgiApp):
+    def __init__(self, server):
+        super().__init__(server)
+        self.security_headers = security_headers(nameko.config.get("GATEWAY") or {})
+
     def __call__(self, environ, start_response):
+        started = time.perf_counter()
         request = Request(environ, shallow=True)
+        # Taken from the caller when it sends a usable one, so its own logs line up with ours.
+        request.correlation_id = correlation_id_from(request.headers)
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
         except HTTPException as exc:
-            return error_response(exc)(environ, start_response)
-        request.path_values = values
-        return provider.handle_request(request)(environ, start_response)
+            response, route = error_response(exc), UNMATCHED_ROUTE
+        else:
+            request.path_values = values
+            response, route = provider.handle_request(request), provider.route
+        response.headers[RESPONSE_HEADER] = request.correlation_id
+        for name, value in self.security_headers.items():
+            response.headers.setdefault(name, value)
+        _observe(request, route, response.status_code, time.perf_counter() - started)
+        return response(environ, start_response)
 
 
 class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
+
+    def context_data_from_headers(self, request):
+        # The worker's context data: nameko copies it into every RPC call and event it causes.
+        return {CONTEXT_KEY: request.correlation_id}
 
 
 class JsonHttp(HttpRequestHandler):
@@ -44,10 +86,27 @@ class JsonHttp(HttpRequestHandler):
         super().setup()
         gateway = nameko.config.get("GATEWAY") or {}
         self.max_body = int(gateway.get("max_body_bytes", DEFAULT_MAX_BODY))
+        self.max_json_depth = int(gateway.get("max_json_depth", DEFAULT_MAX_JSON_DEPTH))
+        self.route = route_label(self.url)
 
     def handle_request(self, request):
         # Werkzeug refuses (413) to read more than this, whether or not Content-Length is sent.
         request.max_content_length = self.max_body
+        if getattr(request.environ["wsgi.input"], "chunked_input", False):
+            # eventlet ends a chunked body itself; unless told so, werkzeug reads it as empty.
+            request.environ["wsgi.input_terminated"] = True
+        request.shallow = False
+        try:
+            body = request.get_data(cache=True)
+            # A chunked body is cut at the limit, not refused: whatever is left makes it 413.
+            if len(body) >= self.max_body and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+            # Checked before any parser sees the body: deep nesting exhausts json's recursion.
+            if nests_deeper_than(body, self.max_json_depth):
+                raise ValidationError("The body nests too deeply", {
+                    "body": [f"Nested deeper than {self.max_json_depth} levels."]})
+        except (HTTPException, ValidationError) as exc:  # too large (413) or too deep (400)
+            return error_response(exc)
         return super().handle_request(request)
 
     def response_from_result(self, result):
@@ -63,6 +122,43 @@ class JsonHttp(HttpRequestHandler):
 
 
 http = JsonHttp.decorator
+
+
+def security_headers(gateway_config):
+    """The headers every response carries; HSTS only when configured (served over HTTPS)."""
+    headers = dict(SECURITY_HEADERS)
+    max_age = int(gateway_config.get("hsts_max_age_seconds") or 0)
+    if max_age > 0:
+        headers["Strict-Transport-Security"] = f"max-age={max_age}; includeSubDomains"
+    return headers
+
+
+def nests_deeper_than(raw, limit):
+    """Whether the JSON text `raw` nests arrays and objects more than `limit` levels deep
+    (brackets inside strings do not count). Linear in its size; it need not be valid JSON."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep: the common case, decided in C
+    depth = 0
+    for bracket in _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def route_label(rule):
+    """The label of an endpoint's metrics: its declared path, `{reservation_id}` and all
+    (never the real path: one series per reservation would swamp Prometheus)."""
+    return _RULE_PARAMETER.sub(r"{\1}", rule)
+
+
+def _observe(request, route, status, seconds):
+    observe_http(request.method, route, status, seconds)
+    # Probes and scrapes come every few seconds: at INFO they would drown the real traffic.
+    level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+    access_log.log(level, "%s %s %s", request.method, request.path, status, extra={
+        "correlation_id": request.correlation_id, "method": request.method, "path": request.path,
+        "route": route, "status": status, "duration_ms": round(seconds * 1000, 1)})
 
 
 def json_response(payload, status=200, headers=None):

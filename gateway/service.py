@@ -2,6 +2,8 @@
 per resource); this class wires them to the services they call."""
 from nameko.events import BROADCAST, event_handler
 
+from common.logging import RequestContext
+from common.metrics import Metrics
 from common.rpc import TimedServiceRpc
 from gateway.principals import Authentication
 from gateway.routes.auth import AuthRoutes
@@ -28,6 +30,8 @@ class GatewayService(SystemRoutes, AuthRoutes, UserRoutes, RoleRoutes, PlaceRout
     payments = TimedServiceRpc("payments")
     notifications = TimedServiceRpc("notifications")
     authentication = Authentication()
+    request_context = RequestContext()  # the correlation id of each request, on every hop
+    metrics = Metrics()
 
     @_broadcast("role_changed")
     def forget_all_permissions(self, payload):

@@ -71,8 +71,11 @@ class _Claim:
 
 
 class Deliveries:
-    def __init__(self, sessions, events, providers, policy: RetryPolicy, lease_seconds, clock=utcnow):
+    def __init__(self, sessions, events, providers, policy: RetryPolicy, lease_seconds, clock=utcnow,
+                 on_status=None):
         self.sessions = sessions
+        # on_status(channel, status) hears every attempt's result: sent, retrying or failed (metrics).
+        self.on_status = on_status or (lambda channel, status: None)
         self.events = events
         self.providers = providers
         self.policy = policy
@@ -139,6 +142,7 @@ class Deliveries:
             notification.provider_message_id = message_id
             notification.last_error = None
             self._announce(session, "notification_sent", notification)
+        self.on_status(claim.channel, SENT)
         log.info("notification %s (%s %s) sent on attempt %s", claim.id, claim.channel, claim.template,
                  claim.attempts)
         return Outcome(claim.id, DONE)
@@ -148,6 +152,7 @@ class Deliveries:
             return self._failed(claim, f"gave up after {claim.attempts} attempts: {error}")
         with self.sessions.transaction() as session:
             self._finish(session, claim, RETRYING).last_error = error[:500]
+        self.on_status(claim.channel, RETRYING)
         delay = self.policy.delay(claim.attempts)
         log.info("notification %s: attempt %s failed (%s); retry in %.1fs", claim.id, claim.attempts, error, delay)
         return Outcome(claim.id, RETRY, delay, reason=error)
@@ -158,6 +163,7 @@ class Deliveries:
             notification = self._finish(session, claim, FAILED)
             notification.last_error = reason
             self._announce(session, "notification_failed", notification)
+        self.on_status(claim.channel, FAILED)
         log.warning("notification %s (%s to user %s) failed: %s", claim.id, claim.channel, claim.user_id, reason)
         return Outcome(claim.id, DEAD, reason=reason)
 

@@ -20,6 +20,7 @@ import kombu
 from nameko.amqp.publish import Publisher
 
 from common.db import utcnow
+from common.logging import correlation_headers
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,12 @@ class DeliveryQueues:
             "x-reason": reason or "unknown", "x-notification-id": notification_id,
             "x-dead-lettered-at": utcnow().isoformat()})
 
-    def _publish(self, notification_id, queue, **kwargs):
+    def _publish(self, notification_id, queue, headers=None, **kwargs):
+        # The correlation id rides along (and survives the retry queues' dead-lettering), so
+        # the delivery's log lines name the request that caused the notification.
         self.publisher.publish({"notification_id": notification_id}, exchange=EXCHANGE,
-                               routing_key=queue.routing_key, declare=[queue], timeout=PUBLISH_TIMEOUT, **kwargs)
+                               routing_key=queue.routing_key, declare=[queue], timeout=PUBLISH_TIMEOUT,
+                               headers={**correlation_headers(), **(headers or {})}, **kwargs)
 
     # -- the dead letter queue, for operators ------------------------------------------------
 

@@ -28,6 +28,8 @@ from common.contracts.notifications import (
 from common.db import Database
 from common.errors import EXPECTED_ERRORS, ValidationError
 from common.events import Outbox
+from common.logging import RequestContext
+from common.metrics import Metrics, count_notification
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
@@ -87,6 +89,8 @@ class NotificationsService(audit.AuditedService):
     events = Outbox(OutboxMessage)
     components = NotificationComponents()
 
+    request_context = RequestContext()  # correlation id across hops, one log line per call
+    metrics = Metrics()
     # -- events in ----------------------------------------------------------------------
 
     @_handles("auth", "user_registered")
@@ -143,9 +147,10 @@ class NotificationsService(audit.AuditedService):
     # -- operators and the gateway ------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def ping(self):
-        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.notifications.ping()"""
-        return "pong"
+    def ping(self, deep=False):
+        """Liveness over RPC; with deep=True, readiness: this service and its database
+        (the gateway's /ready). Example: n.rpc.notifications.ping(deep=True)"""
+        return self.db.health() if deep else "pong"
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_notifications(self, query=None, actor=None):
@@ -199,4 +204,5 @@ class NotificationsService(audit.AuditedService):
 
     def _deliveries(self):
         c = self.components
-        return Deliveries(self.db, self.events, c.providers, c.policy, c.lease_seconds)
+        return Deliveries(self.db, self.events, c.providers, c.policy, c.lease_seconds,
+                          on_status=count_notification)

@@ -20,6 +20,8 @@ from common.contracts.payments import (
 from common.db import Database
 from common.errors import EXPECTED_ERRORS, ServiceUnavailable
 from common.events import Outbox
+from common.logging import RequestContext
+from common.metrics import Metrics
 from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway
@@ -54,12 +56,15 @@ class PaymentsService(audit.AuditedService):
     db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
+    request_context = RequestContext()  # correlation id across hops, one log line per call
+    metrics = Metrics()
     stripe = StripeComponents()
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)
-    def ping(self):
-        """Liveness over RPC (the gateway's /ready uses it). Example: n.rpc.payments.ping()"""
-        return "pong"
+    def ping(self, deep=False):
+        """Liveness over RPC; with deep=True, readiness: this service and its database
+        (the gateway's /ready). Example: n.rpc.payments.ping(deep=True)"""
+        return self.db.health() if deep else "pong"
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)
     def charge(self, payload):

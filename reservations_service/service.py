@@ -28,6 +28,8 @@ from common.db import Database
 from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.logging import RequestContext
+from common.metrics import Metrics
 from common.rpc import TimedServiceRpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
@@ -86,14 +88,17 @@ class ReservationsService(audit.AuditedService):
     db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
+    request_context = RequestContext()  # correlation id across hops, one log line per call
+    metrics = Metrics()
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()
 
     @rpc
-    def ping(self):
-        """Liveness over RPC. Example: n.rpc.reservations.ping()"""
-        return "pong"
+    def ping(self, deep=False):
+        """Liveness over RPC; with deep=True, readiness: this service and its database
+        (the gateway's /ready). Example: n.rpc.reservations.ping(deep=True)"""
+        return self.db.health() if deep else "pong"
 
     # -- places -------------------------------------------------------------------------
 

@@ -1,4 +1,11 @@
-"""Liveness, readiness and the OpenAPI document."""
+"""Liveness, readiness, metrics and the OpenAPI document."""
+import kombu
+import nameko
+from werkzeug.wrappers import Response
+
+from common.config import section
+from common.errors import NotFound
+from common.metrics import exposition
 from gateway.http import json_response
 from gateway.openapi import build_spec
 from gateway.routing import route
@@ -16,11 +23,23 @@ class SystemRoutes:
 
     @route("GET", "/ready", tag="system", public=True)
     def ready(self, call):
-        """Readiness: 200 only when RabbitMQ and every service answer."""
-        services = {name: self._ping(name) for name in READY_SERVICES}
-        ready = all(state == "ok" for state in services.values())
-        return json_response({"status": "ok" if ready else "unavailable", "services": services},
-                             status=200 if ready else 503)
+        """Readiness: 200 only when RabbitMQ, every service and each one's database answer;
+        `checks` says which did not."""
+        checks = {"broker": self._broker()}
+        checks.update((name, self._ping(name)) for name in READY_SERVICES)
+        ready = all(_is_ok(check) for check in checks.values())
+        # `services` (each one's status) predates `checks` and stays for existing clients.
+        services = {name: _status(checks[name]) for name in READY_SERVICES}
+        return json_response({"status": "ok" if ready else "unavailable", "checks": checks,
+                              "services": services}, status=200 if ready else 503)
+
+    @route("GET", "/metrics", tag="system", public=True, errors=(404,))
+    def prometheus(self, call):
+        """Prometheus metrics of the gateway (404 when METRICS.gateway_route is off)."""
+        if not section(nameko.config, "METRICS").get("gateway_route", True):
+            raise NotFound()
+        body, content_type = exposition()
+        return Response(body, status=200, content_type=content_type)
 
     @route("GET", "/openapi.json", tag="system", public=True)
     def openapi(self, call):
@@ -28,8 +47,26 @@ class SystemRoutes:
         return build_spec()
 
     def _ping(self, service_name):
+        """The service's own report of itself and its database, or why it did not answer."""
         try:
-            getattr(self, service_name).within(PING_TIMEOUT).ping()
-            return "ok"
+            report = getattr(self, service_name).within(PING_TIMEOUT).ping(deep=True)
         except Exception as error:  # any failure means not ready; the reason is reported
-            return f"unavailable: {error}"
+            return {"status": f"unavailable: {error}"}
+        return report if isinstance(report, dict) else {"status": "ok"}
+
+    def _broker(self):
+        """Whether the gateway itself can open a connection to RabbitMQ right now."""
+        try:
+            with kombu.Connection(nameko.config["AMQP_URI"], connect_timeout=PING_TIMEOUT) as connection:
+                connection.ensure_connection(max_retries=1)
+        except Exception as error:
+            return f"unavailable: {type(error).__name__}"
+        return "ok"
+
+
+def _status(check):
+    return check["status"] if isinstance(check, dict) else check
+
+
+def _is_ok(check):
+    return _status(check) == "ok"
