@@ -5,7 +5,6 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.auth.<me
 import eventlet.tpool
 import nameko
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from auth_service.accounts import AccountPolicy, Accounts
 from auth_service.models import OperatorCall, OutboxMessage
@@ -33,6 +32,7 @@ from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
+from common.rpc import rpc
 from common.tokens import TokenCodec, TokenSettings
 
 users_out = UserSchema()

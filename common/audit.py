@@ -21,11 +21,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from marshmallow import fields, validate
 from nameko.extensions import DependencyProvider
-from nameko.rpc import Rpc, rpc
+from nameko.rpc import Rpc
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Database, UtcDateTime, utcnow
 from common.errors import EXPECTED_ERRORS
+from common.rpc import rpc
 from common.schemas import LenientSchema, PageQuery, PrintableText
 from common.schemas import UtcDateTime as UtcDateTimeField
 

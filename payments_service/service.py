@@ -4,7 +4,6 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.payments
 `actor` is who asks: None from the console (full trust), the gateway passes the caller."""
 import nameko
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
@@ -22,6 +21,7 @@ from common.errors import EXPECTED_ERRORS, ServiceUnavailable
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
+from common.rpc import rpc
 from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway

@@ -6,7 +6,6 @@ import kombu
 import nameko
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
@@ -30,7 +29,7 @@ from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
-from common.rpc import TimedServiceRpc
+from common.rpc import TimedServiceRpc, rpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
