@@ -141,8 +141,12 @@ def test_chart_deploys_every_service_with_probes_resources_and_a_non_root_user()
         assert {"enabled", "minReplicas", "maxReplicas"} <= set(entry["autoscaling"]), name
         assert entry["probe"] in {"http", "tcp", "rpc"}, name
         assert (entry["probe"] == "rpc") == (name in RPC_SERVICES), name
+    # Every pod exports its metrics on the chart's port, through its own config.yaml variable.
+    metrics_vars = [entry["metricsPortEnv"] for entry in vals["services"].values()]
+    assert set(metrics_vars) <= config_vars() and len(set(metrics_vars)) == len(metrics_vars)
 
     deployment = templates()["deployments.yaml"]
+    assert "prometheus.io/scrape" in deployment and "containerPort: {{ $.Values.metrics.port }}" in deployment
     # Each probe kind's branch defines both probes.
     branches = re.split(r"\{\{-? (?:if|else if|else)\b[^}]*\}\}", deployment.split("resources:")[0])
     for kind in ("httpGet", "tcpSocket", "exec"):
