@@ -59,6 +59,9 @@ def parse_args(argv=None):
     parser.add_argument("--stock-localstripe", action="store_true",
                         help="run localstripe as shipped, saving its whole store to disk on every write "
                              "(payments get slower as the run goes on; see docs/performance.md)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the booking runs, book at 8 concurrent once more under py-spy and show "
+                             "where each process spends its CPU (var/bench/profiles/)")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE.json", "AFTER.json"),
                         help="print two saved reports side by side instead of running")
     return parser.parse_args(argv)
@@ -88,6 +91,7 @@ class Bench:
         self.results: dict = {"cpu": {}}
         self.seeded = 0
         self.next_booking = 0  # bookings take distinct windows across the whole run
+        self.profile_dir: Path | None = None  # where --profile puts py-spy's stacks
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -271,6 +275,22 @@ class Bench:
                 section[f"c{concurrency}"] = await self.bookings(concurrency, self.sizes.booking_seconds)
                 window.requests = section[f"c{concurrency}"]["ok"]
             self.stack.check()
+        if self.profile_dir is not None:
+            await self.profiled_booking()
+
+    async def profiled_booking(self) -> None:
+        """Book at 8 concurrent under py-spy (not counted in the figures above: sampling costs)."""
+        from bench import profile
+
+        if not profile.available():
+            self.progress("--profile: py-spy is not installed (requirements/test.in)")
+            return
+        self.progress(f"booking under py-spy for {self.sizes.booking_seconds:g} s")
+        recorders = profile.start(self.stack.process_groups(), self.profile_dir, self.sizes.booking_seconds)
+        await self.bookings(8, self.sizes.booking_seconds)
+        await asyncio.to_thread(profile.finish, recorders)
+        self.results["profile"] = profile.summarise(self.profile_dir)
+        print(profile.render(self.results["profile"]), flush=True)
 
     async def run(self, sections: list[str]) -> None:
         await self.setup()
@@ -316,6 +336,8 @@ def main(argv=None) -> int:
     print(f"Starting the stack (logs in var/bench/logs/{stamp}/) ...", flush=True)
     with BenchStack(OUTPUT_DIR / "logs" / stamp, stock_localstripe=args.stock_localstripe) as stack:
         bench = Bench(stack, sizes, meter)
+        if args.profile:
+            bench.profile_dir = OUTPUT_DIR / "profiles" / stamp
         asyncio.run(bench.run(sections))
         print("Stopping the stack ...", flush=True)
     meta["duration_s"] = round(time.monotonic() - clock, 1)
