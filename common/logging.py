@@ -24,6 +24,9 @@ HEADER = f"nameko.{CONTEXT_KEY}"
 # Incoming HTTP headers that may carry a caller's id, in order of preference.
 REQUEST_HEADERS = ("X-Request-ID", "X-Correlation-ID")
 RESPONSE_HEADER = "X-Request-ID"
+# gRPC metadata names (lower case), as nameko-grpc puts them in the context data.
+GRPC_REQUEST_ID = "x-request-id"
+GRPC_CREDENTIALS = "authorization"
 MAX_LENGTH = 128
 QUIET_METHODS = {"ping"}  # logged at DEBUG
 # Safe to echo in a header and to grep for: no spaces, quotes or control characters.
@@ -156,7 +159,13 @@ class RequestContext(DependencyProvider):
         self._started = {}
 
     def worker_setup(self, worker_ctx):
-        correlation_id = valid_correlation_id(worker_ctx.data.get(CONTEXT_KEY)) or new_correlation_id()
+        # nameko-grpc turns a gRPC call's metadata into context data, which nameko copies into
+        # the headers of every onward call: the caller's credentials must not ride along, and
+        # its x-request-id is its correlation id.
+        worker_ctx.data.pop(GRPC_CREDENTIALS, None)
+        correlation_id = (valid_correlation_id(worker_ctx.data.get(CONTEXT_KEY))
+                          or valid_correlation_id(worker_ctx.data.pop(GRPC_REQUEST_ID, None))
+                          or new_correlation_id())
         # In the context data, nameko passes it on with every RPC call and event this worker makes.
         worker_ctx.data[CONTEXT_KEY] = correlation_id
         binding = bound(correlation_id, worker_ctx.service_name)

@@ -137,6 +137,16 @@ def test_a_worker_without_a_usable_id_gets_a_new_one_that_its_calls_carry_on():
         provider.worker_teardown(worker)
 
 
+def test_a_grpc_callers_request_id_is_kept_and_its_credentials_go_no_further():
+    provider = _provider()
+    worker = _worker({"x-request-id": "grpc-client-7", "authorization": "Bearer secret.jwt.token"})
+    provider.worker_setup(worker)
+    assert current_correlation_id() == "grpc-client-7"
+    # What nameko copies into the headers of every RPC call and event this worker makes:
+    assert worker.data == {"correlation_id": "grpc-client-7"}
+    provider.worker_teardown(worker)
+
+
 class _Lines(logging.Handler):
     """Keeps each record as the JSON line the services write."""
 
