@@ -78,7 +78,11 @@ def test_operator_cancels_refunds_and_the_audit_trail_names_them(api):
         "print('after cancel', p['refunded_amount'], [r['amount'] for r in p['refunds']])",
         "try:\n    n.rpc.reservations.cancel_reservation(10**9, 'typo')\n"
         "except common.errors.NotFound as e:\n    print('missing', e.message)\n",
+        # An entry is completed just after the answer is sent: give the last one a moment.
+        "import time",
         f"trail = n.rpc.reservations.audit_log({{'operator': '{operator}'}})['items']",
+        "for _ in range(50):\n    if all(e['outcome'] != 'running' for e in trail):\n        break\n"
+        f"    time.sleep(0.1)\n    trail = n.rpc.reservations.audit_log({{'operator': '{operator}'}})['items']\n",
         "print('trail', [(e['method'], e['outcome']) for e in trail])",
         f"paid = n.rpc.payments.audit_log({{'operator': '{operator}'}})['items']",
         "print('payments trail', [e['method'] for e in paid])",
