@@ -94,6 +94,16 @@ else
   say "MariaDB OK"
 fi
 
+# The suite runs whole stacks side by side (each service pools up to max_workers + 6
+# connections, some tests two instances of each): more than MariaDB's default 151.
+WANT_CONNECTIONS=${MARIADB_MAX_CONNECTIONS:-500}
+have=$(mysql -h127.0.0.1 -uroot -N -e 'select @@max_connections' 2>/dev/null || echo 0)
+if [ "${have:-0}" -lt "$WANT_CONNECTIONS" ]; then
+  mysql -h127.0.0.1 -uroot -e "SET GLOBAL max_connections = $WANT_CONNECTIONS" \
+    && say "MariaDB max_connections $have -> $WANT_CONNECTIONS" \
+    || say "could not raise MariaDB max_connections (is $have); tests may hit 'Too many connections'"
+fi
+
 # Node.js and npm: the gRPC test runs a Node client built from the .proto files alone.
 if command -v node >/dev/null && command -v npm >/dev/null; then
   say "Node.js OK ($(node --version))"
