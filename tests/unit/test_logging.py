@@ -162,7 +162,8 @@ class _Lines(logging.Handler):
 def test_a_worker_logs_one_json_line_for_its_call_with_its_correlation_id():
     logger, handler = logging.getLogger(observability.__name__), _Lines()
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.DEBUG
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # setLevel, not .level =: it also clears the enabled-for cache
     try:
         provider = _provider()
         for method in ("create_reservation", "ping"):
@@ -172,7 +173,7 @@ def test_a_worker_logs_one_json_line_for_its_call_with_its_correlation_id():
             provider.worker_teardown(worker)
     finally:
         logger.removeHandler(handler)
-        logger.level = level
+        logger.setLevel(level)
     [call, ping] = handler.lines
     assert call["message"] == "rpc reservations.create_reservation ok" and call["level"] == "INFO"
     assert (call["service"], call["correlation_id"], call["outcome"]) == ("reservations", "c-1", "ok")
