@@ -199,9 +199,10 @@ class Sessions:
         self.engine.dispose()
 
 
-# MySQL client errors meaning "no usable connection": can't connect (2002/2003), server gone
-# away (2006), lost during a query (2013), and the server shutting down (1053).
-_DISCONNECT_CODES = {1053, 2002, 2003, 2006, 2013}
+# MySQL errors meaning "no usable connection": can't connect (2002/2003), server gone away
+# (2006), lost during a query (2013), the server shutting down (1053), or refusing more
+# connections (1040).
+_DISCONNECT_CODES = {1040, 1053, 2002, 2003, 2006, 2013}
 
 
 def _is_disconnect(error):

@@ -4,13 +4,12 @@ see and replay what failed.
 
 Operators call these from `nameko shell --config config.yaml` as `n.rpc.notifications.<method>`.
 `actor` is who asks: None from the console (full trust), the gateway passes the caller."""
+import json
 import logging
 
 import nameko
-from nameko.events import SERVICE_POOL, event_handler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import consume
-from nameko.rpc import rpc
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
@@ -30,7 +29,9 @@ from common.errors import EXPECTED_ERRORS, ValidationError
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
+from common.rpc import rpc
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
+from notifications_service.inbox import UnprocessableEvent, event_dead_letters, handles
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
 from notifications_service.providers import build_providers
@@ -67,18 +68,19 @@ class NotificationComponents(DependencyProvider):
 
 
 def _event(schema, payload, kind):
-    """The event validated, or None (logged) when it cannot be notified about: a malformed
-    event redelivered forever would help nobody."""
+    """The event validated; a malformed one goes to the event dead-letter queue with the
+    reason (UnprocessableEvent): redelivered forever it would help nobody."""
+    if not isinstance(payload, dict):
+        raise UnprocessableEvent(f"{kind}: the body is a {type(payload).__name__}, not an object")
     try:
         return schema().load_or_raise(payload)
     except ValidationError as error:
-        log.error("malformed %s event dropped: %s %r", kind, error.details, payload)
-        return None
+        raise UnprocessableEvent(f"{kind}: {json.dumps(error.details, sort_keys=True, default=str)[:500]}") from None
 
 
 def _handles(source, event_type):
-    return event_handler(source, event_type, handler_type=SERVICE_POOL, reliable_delivery=True,
-                         requeue_on_error=True)
+    """Requeued once on error, then dead-lettered with the reason (notifications_service/inbox.py)."""
+    return handles(source, event_type)
 
 
 class NotificationsService(audit.AuditedService):
@@ -87,10 +89,10 @@ class NotificationsService(audit.AuditedService):
     db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
-    components = NotificationComponents()
-
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    components = NotificationComponents()
+
     # -- events in ----------------------------------------------------------------------
 
     @_handles("auth", "user_registered")
@@ -188,6 +190,21 @@ class NotificationsService(audit.AuditedService):
         Example: n.rpc.notifications.replay_dead_letters([41, 42])"""
         fields = ReplaySchema().load_or_raise({"notification_ids": notification_ids})
         return self.components.queues.replay(self._deliveries().requeue, fields["notification_ids"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_event_dead_letters(self, limit=50):
+        """Events that could not be handled (undecodable, malformed, or failing twice), with
+        the reason, oldest first, left in the queue.
+        Example: n.rpc.notifications.list_event_dead_letters(10)"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters().peek(fields["limit"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_event_dead_letters(self, limit=1000):
+        """Send dead-lettered events back to their exchange (after a fix); returns how many.
+        Example: n.rpc.notifications.replay_event_dead_letters()"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters().replay(fields["limit"])
 
     # -- internals ----------------------------------------------------------------------
 

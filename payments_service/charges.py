@@ -41,16 +41,17 @@ class Charges:
         Until Stripe's answer is known the payment stays pending and ServiceUnavailable is
         raised; the payment_succeeded / payment_failed event follows once it is."""
         payment, is_new = self._open(order)
+        in_flight = False
         if is_new:
             payment = self._submit(payment)
         else:
             _check_same_terms(payment, order)
             if payment.status == PENDING:
-                payment = self._resume(payment.id)
+                payment, in_flight = self._resume(payment.id)
         if payment.status == FAILED:
             raise _declined(payment)
         if payment.status == PENDING:
-            raise _unavailable(payment)
+            raise _unavailable(payment, in_flight)
         return payment
 
     def _open(self, order):
@@ -76,18 +77,20 @@ class Charges:
 
     def _resume(self, payment_id):
         """A retried charge whose payment is still pending: find out what Stripe did, and
-        send it (with the same idempotency key, so Stripe never charges twice) if nothing."""
+        send it (with the same idempotency key, so Stripe never charges twice) if nothing.
+        Returns (payment, whether another worker's Stripe call for it is still in flight)."""
         payment = self._claim_payment(payment_id)
         if payment is None:  # another worker is asking Stripe right now, or it was settled
-            return self.get(payment_id)
+            payment = self.get(payment_id)
+            return payment, payment.status == PENDING
         try:
             intent = self._look_up(payment)
         except ServiceUnavailable:
             self._release_payment(payment.id)
             raise
         if intent is None:
-            return self._submit(payment)
-        return self._settle(payment.id, intent)
+            return self._submit(payment), False
+        return self._settle(payment.id, intent), False
 
     def _submit(self, payment):
         try:
@@ -390,7 +393,11 @@ def _declined(payment):
                            {"payment_id": payment.id, "reason": payment.failure_reason})
 
 
-def _unavailable(payment):
+def _unavailable(payment, in_flight=False):
+    """`in_flight`: another worker is asking Stripe about this payment right now (the caller
+    is a retry), rather than Stripe being unreachable."""
+    details = {"payment_id": payment.id, "service": "stripe"}
+    if in_flight:
+        details["in_flight"] = True
     return ServiceUnavailable(
-        "The payment is not confirmed by Stripe yet; it stays pending until Stripe answers",
-        {"payment_id": payment.id, "service": "stripe"})
+        "The payment is not confirmed by Stripe yet; it stays pending until Stripe answers", details)

@@ -33,6 +33,9 @@ from reservations_service.windows import validate_booking_window
 
 log = logging.getLogger(__name__)
 PAYMENT_TROUBLE = (ServiceUnavailable, ServiceTimeout)
+# A retry finding a hold this old takes its first request for dead and finishes the booking;
+# a younger one is answered 409 "still in progress" (a double click, a parallel retry).
+RESUME_AFTER = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -63,17 +66,19 @@ class Booking:
         fingerprint = _fingerprint(fields)
         try:
             with self.sessions.transaction() as session:
+                earlier = None
                 if idempotency_key:
                     earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
-                    if earlier is not None:
-                        return self._replay(earlier, fingerprint)
-                reservation = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
-                if isinstance(reservation, _Replay):
-                    return self._replay(reservation.earlier, fingerprint)
+                if earlier is None:
+                    reservation = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
+                    if isinstance(reservation, _Replay):
+                        return self._replay(reservation.earlier, fingerprint)
         except IntegrityError:  # the same key raced in from a parallel request, which won
             with self.sessions.transaction() as session:
                 earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
                 return self._replay(earlier, fingerprint)
+        if earlier is not None:  # outside the transaction: it may have to finish the charge
+            return self._replay(earlier, fingerprint, resume=True)
         return self._charge_and_confirm(reservation)
 
     def _hold(self, session, user_id, fields, window, now, idempotency_key, fingerprint):
@@ -108,12 +113,14 @@ class Booking:
         except PaymentDeclined:
             self._settle(reservation.id, Status.failed)
             raise
-        except PAYMENT_TROUBLE:
+        except PAYMENT_TROUBLE as trouble:
             # The hold stays; the charge may still complete. payment_succeeded (or the
             # sweeper, when the hold runs out) decides, and money is never left behind.
+            details = {"reservation_id": reservation.id}
+            if getattr(trouble, "details", {}).get("in_flight"):
+                details["in_flight"] = True  # another worker is charging it right now
             raise ServiceUnavailable(
-                "The payment could not be confirmed yet; the slot stays held meanwhile",
-                {"reservation_id": reservation.id}) from None
+                "The payment could not be confirmed yet; the slot stays held meanwhile", details) from None
         return self.confirm_paid(reservation.id, payment["id"])
 
     def confirm_paid(self, reservation_id, payment_id):
@@ -147,17 +154,35 @@ class Booking:
             if reservation.status == Status.pending.value:
                 self._move(reservation, status)
 
-    def _replay(self, earlier, fingerprint):
-        """The first result of an idempotent request, never a second booking or charge."""
+    def _replay(self, earlier, fingerprint, resume=False):
+        """The first result of an idempotent request, never a second booking or charge.
+        With `resume`, a hold whose first request is presumably gone (its worker died,
+        its answer was lost) is finished: charged with the same Stripe key, then confirmed."""
         if earlier.request_fingerprint != fingerprint:
             raise Conflict("This Idempotency-Key was used for a different request",
                            {"idempotency_key": ["Reused with a different body."]})
         if earlier.status == Status.failed.value:
             raise PaymentDeclined("The payment was declined", {"reservation_id": earlier.id})
         if earlier.status == Status.pending.value:
+            if resume and earlier.created_at <= self.clock() - RESUME_AFTER:
+                return self._resume(earlier)
             raise Conflict("The first request with this Idempotency-Key is still in progress",
                            {"reservation_id": earlier.id})
+        if earlier.status == Status.expired.value:
+            # The first request never got its 201: the hold ran out before the payment was
+            # confirmed. Answering the expired reservation as a success would be a lie.
+            raise SlotUnavailable("The hold expired before the payment was confirmed; any charge is refunded",
+                                  {"reservation_id": earlier.id, "status": earlier.status})
         return earlier
+
+    def _resume(self, earlier):
+        try:
+            return self._charge_and_confirm(earlier)
+        except ServiceUnavailable as error:
+            if not error.details.get("in_flight"):
+                raise  # Stripe (or the database) is away: 503, the hold stays, retry later
+            raise Conflict("The first request with this Idempotency-Key is still in progress",
+                           {"reservation_id": earlier.id}) from None
 
     # -- read ---------------------------------------------------------------------------
 
