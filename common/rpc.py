@@ -69,8 +69,8 @@ from common import errors
 _log = logging.getLogger(__name__)
 
 # "This connection is broken; use another one": socket errors, connection.close from the
-# broker, a channel used after its connection died.
-_CONNECTION_ERRORS = tuple(dict.fromkeys((OSError, *PyAmqpTransport.connection_errors,
+# broker, a channel used after its connection died, a connection kombu could not open.
+_CONNECTION_ERRORS = tuple(dict.fromkeys((OSError, OperationalError, *PyAmqpTransport.connection_errors,
                                          *PyAmqpTransport.recoverable_connection_errors)))
 
 for _error in (*errors.EXPECTED_ERRORS, errors.ServiceUnavailable, errors.ServiceTimeout,
@@ -102,7 +102,9 @@ class _PublishChannel:
 
     def _open(self):
         self.connection = self._connection_factory()
-        self.connection.connect()
+        # One attempt: kombu's connect() sleeps 2 s and tries again, and the publisher's own
+        # retries (RpcPublisher.retry_delays) already pace reconnection during an outage.
+        self.connection.ensure_connection(max_retries=0)
         self.channel = self.connection.channel()
         self.channel.events["basic_return"].add(self._on_return)
         self.producer = kombu.Producer(self.channel, auto_declare=False)
