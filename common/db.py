@@ -169,7 +169,7 @@ class Sessions:
         try:
             yield session
             session.commit()
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        except sa.exc.DBAPIError as error:  # OperationalError, InterfaceError, InternalError, ...
             _rollback(session)
             if _is_disconnect(error):
                 # The database is away (restart, network): an answer the caller can act on
@@ -179,7 +179,9 @@ class Sessions:
                                          {"service": "database"}) from error
             raise
         except BaseException:
-            session.rollback()
+            # The block's own error is the answer; a rollback on a connection that died
+            # meanwhile must not replace it (the server rolls back what it never committed).
+            _rollback(session)
             raise
         finally:
             session.close()

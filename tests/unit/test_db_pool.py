@@ -43,3 +43,19 @@ def test_a_busy_connection_is_not_pinged(engine, monkeypatch):
         _connection_id(engine)
     assert failed.value.connection_invalidated
     assert _connection_id(engine) != first
+
+
+def test_a_transaction_whose_connection_died_raises_its_own_error_or_503(engine):
+    from common.errors import ServiceUnavailable, SlotUnavailable
+
+    sessions = db.Sessions(engine)
+    with pytest.raises(SlotUnavailable):  # not the failed ROLLBACK's OperationalError
+        with sessions.transaction() as session:
+            _kill(session.scalar(sa.text("SELECT CONNECTION_ID()")))
+            raise SlotUnavailable("Taken")
+    with pytest.raises(ServiceUnavailable):
+        with sessions.transaction() as session:
+            _kill(session.scalar(sa.text("SELECT CONNECTION_ID()")))
+            session.execute(sa.text("SELECT 1"))
+    with sessions.transaction() as session:  # and the pool recovers
+        assert session.scalar(sa.text("SELECT 1")) == 1
