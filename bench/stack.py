@@ -9,8 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench import localstripe_server
 from scripts.launcher import LOCALSTRIPE, SERVICES, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,21 +120,7 @@ class BenchStack:
         self.close()
 
     def _start_localstripe(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / "localstripe.log", "wb") as out:
-            self.localstripe = subprocess.Popen(
-                [sys.executable, "-m", "bench.localstripe_server", "--port", str(self.localstripe_port),
-                 "--from-scratch"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                process_group=0)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.localstripe_port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.localstripe.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"localstripe did not start; see {self.log_dir / 'localstripe.log'}") from None
-                time.sleep(0.1)
+        self.localstripe = localstripe_server.spawn(self.localstripe_port, self.log_dir / "localstripe.log")
 
     def _register_webhook(self) -> None:
         """Point localstripe's signed webhooks at the gateway, as `make run` does."""

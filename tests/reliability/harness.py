@@ -20,8 +20,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -34,6 +32,7 @@ import requests
 import sqlalchemy as sa
 from eventlet.greenpool import GreenPool
 
+from bench import localstripe_server
 from bench.stack import BENCH_SETTINGS, MAIN_SERVICES
 from scripts.launcher import Stack
 from tests.conftest import MARIADB_SERVER
@@ -144,20 +143,7 @@ class FaultStack:
 
     def _start_localstripe(self):
         # bench's localstripe: the emulator minus its snapshot-on-every-write (O(n) per payment)
-        with open(self.log_dir / "localstripe.log", "wb") as out:
-            self.localstripe = subprocess.Popen(
-                [sys.executable, "-m", "bench.localstripe_server", "--port", str(self.localstripe_port),
-                 "--from-scratch"], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                process_group=0)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.localstripe_port), timeout=0.5).close()
-                return
-            except OSError:
-                if self.localstripe.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
+        self.localstripe = localstripe_server.spawn(self.localstripe_port, self.log_dir / "localstripe.log")
 
     def _register_webhook(self):
         requests.post(f"http://127.0.0.1:{self.localstripe_port}/_config/webhooks/bookify", timeout=5,
