@@ -49,6 +49,8 @@ def _outage(stack, load, bookings, concurrency, cut, restore, seconds, at=0.3, d
         reservations service): how they are answered, and how fast."""
         while "restored" not in marks:
             status, took = load.probe()
+            if "restored" in marks:
+                break  # answered after the fault ended: it says nothing about the fault
             count, slowest = marks["probe"].get(str(status), (0, 0.0))
             marks["probe"][str(status)] = (count + 1, round(max(slowest, took), 1))
             eventlet.sleep(0.5)
