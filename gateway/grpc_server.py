@@ -13,7 +13,6 @@ import nameko
 import nameko_grpc.connection
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import StatusCode
-from nameko.events import BROADCAST, event_handler
 from nameko.extensions import DependencyProvider
 from nameko_grpc.entrypoint import Grpc
 from nameko_grpc.errors import GrpcError
@@ -24,7 +23,7 @@ from common.metrics import Metrics
 from common.permissions import authorize
 from common.rpc import TimedServiceRpc
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
-from gateway.principals import Authentication
+from gateway.principals import Authentication, PermissionCacheEvictions
 
 # nameko-grpc's HTTP/2 loop waits in select() up to SELECT_TIMEOUT for the socket before it
 # sends what the workers queued meanwhile, so every response sat up to 10 ms in a buffer
@@ -117,12 +116,7 @@ class GrpcPollInterval(DependencyProvider):
         nameko_grpc.connection.SELECT_TIMEOUT = seconds
 
 
-def _broadcast(event_type):
-    # Every instance must hear it (its own queue); a missed one only costs the cache TTL.
-    return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
-
-
-class GrpcGatewayService:
+class GrpcGatewayService(PermissionCacheEvictions):
     name = "grpc_gateway"
 
     auth = TimedServiceRpc("auth")
@@ -215,19 +209,8 @@ class GrpcGatewayService:
                     yield _reservation(item)
             eventlet.sleep(WATCH_INTERVAL_SECONDS)
 
-    # -- the permission cache, kept fresh as the HTTP gateway's ---------------------------
 
-    @_broadcast("role_changed")
-    def forget_all_permissions(self, payload):
-        self.authentication.cache.clear()
 
-    @_broadcast("user_roles_changed")
-    def forget_user_permissions(self, payload):
-        self.authentication.cache.forget_user(payload["user_id"])
-
-    @_broadcast("session_revoked")
-    def forget_session(self, payload):
-        self.authentication.cache.forget_session(payload["session_id"])
 
     def _caller(self, context, permission=None):
         """The caller's actor for RPC; Unauthenticated/Forbidden as the HTTP routes raise them."""

@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 
 import nameko
+from nameko.events import BROADCAST, event_handler
 from nameko.extensions import DependencyProvider
 
 from common.config import section
@@ -92,3 +93,25 @@ def bearer_token(request):
     if not token:
         raise Unauthenticated("Sign in first: no access token was sent")
     return token
+
+
+def _broadcast(event_type):
+    # Every gateway instance must hear it (its own queue); a missed one only costs the cache TTL.
+    return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
+
+
+class PermissionCacheEvictions:
+    """Auth's events evicting a gateway's cached permissions; mixed into every gateway
+    (HTTP and gRPC) that declares `authentication = Authentication()`."""
+
+    @_broadcast("role_changed")
+    def forget_all_permissions(self, payload):
+        self.authentication.cache.clear()
+
+    @_broadcast("user_roles_changed")
+    def forget_user_permissions(self, payload):
+        self.authentication.cache.forget_user(payload["user_id"])
+
+    @_broadcast("session_revoked")
+    def forget_session(self, payload):
+        self.authentication.cache.forget_session(payload["session_id"])
