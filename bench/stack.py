@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import localstripe_server
-from scripts.launcher import LOCALSTRIPE, SERVICES, Stack
+from scripts.launcher import LOCALSTRIPE, SERVICES, Stack, register_stripe_webhook
 
 ROOT = Path(__file__).resolve().parent.parent
 GRPC_SERVICE = "gateway.grpc_server:GrpcGatewayService"
@@ -123,13 +123,7 @@ class BenchStack:
         self.localstripe = localstripe_server.spawn(self.localstripe_port, self.log_dir / "localstripe.log")
 
     def _register_webhook(self) -> None:
-        """Point localstripe's signed webhooks at the gateway, as `make run` does."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.localstripe_port}/_config/webhooks/bookify", method="POST",
-            data=json.dumps({"url": f"{self.base_url}/v1/webhooks/stripe", "secret": WEBHOOK_SECRET}).encode(),
-            headers={"Content-Type": "application/json"})
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5):
-            pass
+        register_stripe_webhook(self.localstripe_port, self.base_url, WEBHOOK_SECRET)
 
     def start_extra(self, name: str, services: list[str], **env: str) -> Stack:
         """More `nameko run` processes on this stack's broker and settings (the gRPC gateway

@@ -42,6 +42,16 @@ def _tail(path: Path, n: int) -> str:
     return "\n".join(lines[-n:])
 
 
+def register_stripe_webhook(localstripe_port: int, gateway_url: str, secret: str) -> None:
+    """Point localstripe's signed webhooks at the gateway, as a Stripe dashboard would."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{localstripe_port}/_config/webhooks/bookify", method="POST",
+        data=json.dumps({"url": f"{gateway_url}/v1/webhooks/stripe", "secret": secret}).encode(),
+        headers={"Content-Type": "application/json"})
+    with _OPENER.open(request, timeout=5):
+        pass
+
+
 class Stack:
     def __init__(self, root: Path, env: dict[str, str] | None = None,
                  services: Sequence[str] | None = None, config: str = "config.yaml",
@@ -117,13 +127,7 @@ class Stack:
             time.sleep(0.1)
 
     def register_stripe_webhook(self, gateway_url: str, secret: str) -> None:
-        """Point localstripe's signed webhooks at the gateway, as a Stripe dashboard would."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.localstripe_port}/_config/webhooks/bookify", method="POST",
-            data=json.dumps({"url": f"{gateway_url}/v1/webhooks/stripe", "secret": secret}).encode(),
-            headers={"Content-Type": "application/json"})
-        with _OPENER.open(request, timeout=5):
-            pass
+        register_stripe_webhook(self.localstripe_port, gateway_url, secret)
 
     def check(self) -> None:
         """Raise RuntimeError, with its log tail, if any service process has exited."""

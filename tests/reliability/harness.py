@@ -34,7 +34,7 @@ from eventlet.greenpool import GreenPool
 
 from bench import localstripe_server
 from bench.stack import BENCH_SETTINGS, MAIN_SERVICES
-from scripts.launcher import Stack
+from scripts.launcher import Stack, register_stripe_webhook
 from tests.conftest import MARIADB_SERVER
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.reliability import invariants
@@ -146,9 +146,7 @@ class FaultStack:
         self.localstripe = localstripe_server.spawn(self.localstripe_port, self.log_dir / "localstripe.log")
 
     def _register_webhook(self):
-        requests.post(f"http://127.0.0.1:{self.localstripe_port}/_config/webhooks/bookify", timeout=5,
-                      json={"url": f"{self.gateways[0]}/v1/webhooks/stripe", "secret": WEBHOOK_SECRET}
-                      ).raise_for_status()
+        register_stripe_webhook(self.localstripe_port, self.gateways[0], WEBHOOK_SECRET)
 
     def close(self):
         for proxy in (self.rabbit, self.mariadb, self.stripe):
