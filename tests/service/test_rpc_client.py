@@ -13,7 +13,7 @@ import pytest
 import requests
 from eventlet.event import Event
 from kombu import Queue
-from nameko.exceptions import RemoteError
+from nameko.exceptions import IncorrectSignature, RemoteError
 from nameko.extensions import DependencyProvider, Entrypoint
 from nameko.rpc import RpcConsumer, ServiceRpc
 from nameko.rpc import rpc as stock_rpc
@@ -376,3 +376,122 @@ def test_stopping_the_container_closes_its_connections(rpc_config, start):
     while vhost_connections(rpc_config["AMQP_URI"]) and time.monotonic() < deadline:
         eventlet.sleep(0.5)
     assert vhost_connections(rpc_config["AMQP_URI"]) == []
+
+
+def test_arguments_that_do_not_fit_the_method_are_refused_before_it_runs(start):
+    _, caller = start(Echo, Caller)
+    with pytest.raises(IncorrectSignature) as raised:
+        call(caller, "echo", "echo")  # `value` is missing
+    assert "echo()" in str(raised.value) and "value" in str(raised.value)
+    with pytest.raises(IncorrectSignature):
+        call(caller, "echo", "echo", 1, colour="red")
+    assert call(caller, "echo", "echo", 1, delay=0) == 1
+
+
+# -- publishing without waiting for confirms ----------------------------------------------------
+
+@pytest.fixture
+def publisher(rpc_config):
+    publisher = RpcPublisher()
+    publisher.setup()
+    yield publisher
+    publisher.stop()
+
+
+@pytest.fixture
+def bound_queue(rpc_config):
+    """A queue of the test's own on the RPC exchange; yields (queue, read) where `read(n)`
+    takes up to n messages' bodies from it."""
+    exchange = kombu.Exchange("nameko-rpc", type="topic", durable=True)
+    made = []
+
+    def make(routing_key, **arguments):
+        queue = Queue(f"test-publish-{routing_key}", exchange=exchange, routing_key=routing_key,
+                      auto_delete=False, queue_arguments=arguments or None)
+        with kombu.Connection(rpc_config["AMQP_URI"]) as connection:
+            queue.bind(connection.channel()).declare()
+        made.append(queue)
+
+        def read(limit, wait=3):
+            bodies = []
+            deadline = time.monotonic() + wait
+            with kombu.Connection(rpc_config["AMQP_URI"]) as connection:
+                bound = queue.bind(connection.channel())
+                while len(bodies) < limit and time.monotonic() < deadline:
+                    message = bound.get(no_ack=True)
+                    if message is None:
+                        eventlet.sleep(0.05)
+                    else:
+                        bodies.append(message.payload)
+            return bodies
+
+        return read
+
+    yield make
+    with kombu.Connection(rpc_config["AMQP_URI"]) as connection:
+        for queue in made:
+            queue.bind(connection.channel()).delete()
+
+
+def test_a_publish_returns_before_its_confirm_and_the_reader_takes_the_confirm(publisher, bound_queue):
+    read = bound_queue("confirmed")
+    publisher.publish({"n": 1}, routing_key="confirmed", correlation_id="c-1")
+    slot = publisher._slots.get()
+    try:
+        assert [outgoing.correlation_id for outgoing in slot.unconfirmed.values()] == ["c-1"]
+        deadline = time.monotonic() + 3
+        while slot.unconfirmed and time.monotonic() < deadline:
+            eventlet.sleep(0.01)
+        assert slot.unconfirmed == {}
+    finally:
+        publisher._slots.put(slot)
+    assert read(1) == [{"n": 1}]
+
+
+def _black_hole(publisher):
+    """Take the pooled connection and make it swallow what is written to it from now on,
+    as a connection that died with the data in flight would: nothing reaches the broker and
+    no confirm comes back."""
+    publisher.publish({"warm": True}, routing_key="nowhere", correlation_id="warm")
+    slot = publisher._slots.get()
+    deadline = time.monotonic() + 3
+    while slot.unconfirmed and time.monotonic() < deadline:
+        eventlet.sleep(0.01)
+    slot.connection.connection.frame_writer = lambda *args, **kwargs: None
+    publisher._slots.put(slot)
+    return slot
+
+
+def test_messages_unconfirmed_when_their_connection_is_lost_are_published_again(publisher, bound_queue):
+    read = bound_queue("lost")
+    slot = _black_hole(publisher)
+    failed = []
+    for n in range(3):
+        publisher.publish({"n": n}, routing_key="lost", correlation_id=f"c-{n}", on_failed=failed.append)
+    assert sorted(outgoing.correlation_id for outgoing in slot.unconfirmed.values()) == ["c-0", "c-1", "c-2"]
+    slot.close(ConnectionResetError("dropped"))  # as the reader does when the socket dies
+    assert sorted(body["n"] for body in read(4, wait=2)) == [0, 1, 2]
+    assert failed == []
+
+
+def test_a_lost_message_nobody_waits_for_is_not_published_again(publisher, bound_queue):
+    read = bound_queue("unwanted")
+    slot = _black_hole(publisher)
+    publisher.publish({"n": 0}, routing_key="unwanted", correlation_id="c-0", wanted=lambda: False)
+    publisher.publish({"n": 1}, routing_key="unwanted", correlation_id="c-1")
+    slot.close(ConnectionResetError("dropped"))
+    assert [body["n"] for body in read(2, wait=1)] == [1]
+
+
+def test_a_message_the_broker_refuses_reaches_on_failed(publisher, bound_queue):
+    read = bound_queue("full", **{"x-max-length": 1, "x-overflow": "reject-publish"})
+    failed = {}
+    for n in range(2):
+        publisher.publish({"n": n}, routing_key="full", correlation_id=f"c-{n}",
+                          on_failed=lambda error, n=n: failed.setdefault(n, error))
+    deadline = time.monotonic() + 3
+    while not failed and time.monotonic() < deadline:
+        eventlet.sleep(0.01)
+    assert list(failed) == [1]
+    assert isinstance(failed[1], kombu.exceptions.OperationalError)
+    assert read(2) == [{"n": 0}]
