@@ -216,24 +216,23 @@ class Bench:
                 window.requests += result.ok
 
     async def grpc(self) -> None:
-        from bench.grpc import OUR_POLL_SECONDS, STOCK_POLL_SECONDS, connect, grpc_gateway, unary_latency
+        from bench.grpc import connect, grpc_gateway, unary_latency
 
         await self.seed_to(1_000)
         reservation_id = await asyncio.to_thread(self._reservation_of, self.customers[0].user_id)
         section = self.results.setdefault("grpc", {"method": "Reservations.get_reservation (one RPC behind it)"})
-        for key, poll in (("stock", STOCK_POLL_SECONDS), ("ours", OUR_POLL_SECONDS)):
-            self.progress(f"grpc: get_reservation, poll {poll * 1000:g} ms")
-            with grpc_gateway(self.stack, poll) as port:
-                unary = await asyncio.to_thread(connect, port, self.customers[0].token, reservation_id)
-                try:
-                    for _ in range(20):  # warm-up
-                        await asyncio.to_thread(unary.call)
-                    with self.measuring(f"grpc: poll {poll * 1000:g} ms") as window:
-                        section[key] = await asyncio.to_thread(unary_latency, unary, self.sizes.grpc_calls, poll)
-                        window.requests = section[key]["calls"] - section[key]["errors"]
-                finally:
-                    unary.close()
-            self.meter.forget("grpc_gateway")
+        self.progress("grpc: get_reservation")
+        with grpc_gateway(self.stack) as port:
+            unary = await asyncio.to_thread(connect, port, self.customers[0].token, reservation_id)
+            try:
+                for _ in range(20):  # warm-up
+                    await asyncio.to_thread(unary.call)
+                with self.measuring("grpc: unary") as window:
+                    section["ours"] = await asyncio.to_thread(unary_latency, unary, self.sizes.grpc_calls)
+                    window.requests = section["ours"]["calls"] - section["ours"]["errors"]
+            finally:
+                unary.close()
+        self.meter.forget("grpc_gateway")
 
     def _reservation_of(self, user_id: int) -> int:
         import sqlalchemy as sa

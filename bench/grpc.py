@@ -1,6 +1,5 @@
 """gRPC unary latency: sequential `get_reservation` calls (one RPC to reservations behind each)
-against the gRPC gateway, started once per poll interval (GRPC_POLL_SECONDS): nameko-grpc's
-stock 0.01 s and our default, to show what the select() timeout costs per call."""
+against the gRPC gateway, started for this section."""
 from __future__ import annotations
 
 import time
@@ -13,16 +12,13 @@ from bench.load import latency_summary
 from bench.stack import GRPC_SERVICE, free_port
 from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
 
-STOCK_POLL_SECONDS = 0.01  # nameko_grpc.connection.SELECT_TIMEOUT as shipped
-OUR_POLL_SECONDS = 0.001  # config.yaml's default
-
 
 @contextmanager
-def grpc_gateway(stack, poll_seconds: float):
-    """The gRPC gateway of `stack`, started with GRPC_POLL_SECONDS=poll_seconds; yields its port."""
+def grpc_gateway(stack):
+    """The gRPC gateway of `stack`, started on a free port; yields the port."""
     port = free_port()
-    name = f"grpc-poll-{poll_seconds:g}"
-    stack.start_extra(name, [GRPC_SERVICE], GRPC_PORT=str(port), GRPC_POLL_SECONDS=str(poll_seconds))
+    name = "grpc-gateway"
+    stack.start_extra(name, [GRPC_SERVICE], GRPC_PORT=str(port))
     try:
         yield port
     finally:
@@ -61,7 +57,7 @@ class Unary:
         self.channel.close()
 
 
-def unary_latency(unary: Unary, calls: int, poll_seconds: float) -> dict:
+def unary_latency(unary: Unary, calls: int) -> dict:
     """`calls` sequential calls: calls/s and latency percentiles."""
     latencies = []
     errors = 0
@@ -74,6 +70,6 @@ def unary_latency(unary: Unary, calls: int, poll_seconds: float) -> dict:
         except grpc.RpcError:
             errors += 1
     elapsed = time.perf_counter() - started
-    return {"poll_seconds": poll_seconds, "calls": calls, "errors": errors, "elapsed_s": round(elapsed, 3),
+    return {"calls": calls, "errors": errors, "elapsed_s": round(elapsed, 3),
             "per_second": round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
             **latency_summary(sorted(latencies))}

@@ -21,7 +21,7 @@ from scripts.launcher import LOCALSTRIPE, SERVICES, Stack, register_stripe_webho
 
 ROOT = Path(__file__).resolve().parent.parent
 GRPC_SERVICE = "gateway.grpc_server:GrpcGatewayService"
-# Everything but the gRPC gateway, which bench/grpc.py starts once per poll setting.
+# Everything but the gRPC gateway, which bench/grpc.py starts for its own section.
 MAIN_SERVICES = [service for service in SERVICES if service != GRPC_SERVICE]
 DATABASES = ["auth", "reservations", "payments", "notifications"]
 ADMIN = {"email": "bench-admin@bookify.test", "password": "bench-admin-password"}
@@ -127,7 +127,7 @@ class BenchStack:
 
     def start_extra(self, name: str, services: list[str], **env: str) -> Stack:
         """More `nameko run` processes on this stack's broker and settings (the gRPC gateway
-        with a given poll interval, the benchmark's own RPC pair); logs in log_dir/<name>/."""
+        on a port of its own, the benchmark's own RPC pair); logs in log_dir/<name>/."""
         self.stop_extra(name)
         stack = Stack(ROOT, env={**self.env, **env}, services=services, log_dir=self.log_dir / name)
         self.extras[name] = stack

@@ -9,12 +9,8 @@ import logging
 from datetime import datetime, timezone
 
 import eventlet
-import nameko
-import nameko_grpc.connection
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import StatusCode
-from nameko.extensions import DependencyProvider
-from nameko_grpc.entrypoint import Grpc
 from nameko_grpc.errors import GrpcError
 
 from common import errors
@@ -23,16 +19,8 @@ from common.metrics import Metrics
 from common.permissions import authorize
 from common.rpc import TimedServiceRpc
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
+from gateway.grpc_transport import Grpc
 from gateway.principals import Authentication, PermissionCacheEvictions
-
-# nameko-grpc's HTTP/2 loop waits in select() up to SELECT_TIMEOUT for the socket before it
-# sends what the workers queued meanwhile, so every response sat up to 10 ms in a buffer
-# (79 calls/s sequential, p50 12.7 ms). At 1 ms it did 432 calls/s, p50 2.3 ms, with idle CPU
-# unchanged (docs/grpc.md). The module global is read on each loop pass, so one assignment
-# before any connection starts covers every connection of this process: this one at import,
-# and GrpcPollInterval's from config (GRPC_POLL_SECONDS) when the service is set up.
-DEFAULT_POLL_SECONDS = 0.001
-nameko_grpc.connection.SELECT_TIMEOUT = DEFAULT_POLL_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +93,6 @@ class MetadataRequest:
         return self._headers.get(name.lower(), default)
 
 
-class GrpcPollInterval(DependencyProvider):
-    """Applies GRPC_POLL_SECONDS (config.yaml) to nameko-grpc's select() timeout. A knob so the
-    benchmark (bench/grpc.py) can compare nameko-grpc's stock 0.01 with our default."""
-
-    def setup(self):
-        seconds = float(nameko.config.get("GRPC_POLL_SECONDS") or DEFAULT_POLL_SECONDS)
-        if seconds <= 0:  # select() with 0 would spin a core
-            raise ValueError(f"GRPC_POLL_SECONDS must be positive, got {seconds}")
-        nameko_grpc.connection.SELECT_TIMEOUT = seconds
-
-
 class GrpcGatewayService(PermissionCacheEvictions):
     name = "grpc_gateway"
 
@@ -124,7 +101,6 @@ class GrpcGatewayService(PermissionCacheEvictions):
     authentication = Authentication()
     request_context = RequestContext()  # a correlation id per call, carried to every service
     metrics = Metrics()
-    poll_interval = GrpcPollInterval()
 
     # -- Auth ---------------------------------------------------------------------------
 

@@ -190,6 +190,7 @@ def test_grpc_is_unavailable_while_a_service_is_down(tmp_path):
     with running_stack("sqlite", tmp_path, services=without, ready_path="/health") as api:
         with grpc.insecure_channel(f"127.0.0.1:{api.grpc_port}", options=CHANNEL_OPTIONS) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
+            _wait_for_auth(api)  # /health says only that the gateway is up
             user, _ = api.customer()
             tokens = auth_pb2_grpc.AuthStub(channel).login(
                 auth_pb2.LoginRequest(email=user["email"], password=user["password"]), timeout=15)
@@ -198,6 +199,14 @@ def test_grpc_is_unavailable_while_a_service_is_down(tmp_path):
                                   metadata=bearer(tokens.access_token))
     assert code == grpc.StatusCode.UNAVAILABLE
     assert details.startswith("service_unavailable")
+
+
+def _wait_for_auth(api, timeout=30):
+    deadline = time.monotonic() + timeout
+    probe = {"email": "nobody@example.com", "password": "not-the-password"}
+    while api.post("/v1/auth/login", json=probe).status_code == 503:
+        assert time.monotonic() < deadline, "auth did not start"
+        time.sleep(0.2)
 
 
 def test_grpc_taken_slot_is_failed_precondition(api, reservations, customer):
