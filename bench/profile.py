@@ -50,8 +50,10 @@ def start(process_groups: dict[str, list[int]], out_dir: Path, seconds: float) -
     for group, pids in process_groups.items():
         for pid in pids:
             recorders.append(subprocess.Popen(
-                [_py_spy(), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
-                 "--format", "raw", "--nonblocking", "--output", str(out_dir / f"{group}-{pid}.txt")],
+                # Not --nonblocking: sampling a running process without pausing it misreads
+                # the stack often enough to put a quarter of every service in socket sends.
+                [_py_spy(), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
+                 "--format", "raw", "--output", str(out_dir / f"{group}-{pid}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return recorders
 

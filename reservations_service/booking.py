@@ -91,7 +91,7 @@ class Booking:
             earlier = reservations.by_idempotency_key(user_id, idempotency_key)
             if earlier is not None:
                 return _Replay(earlier)
-        if reservations.blocking(place.id, window.start, window.end, now):
+        if reservations.occupied_windows(place.id, window.start, window.end, now):
             raise SlotUnavailable("This window is already booked", {"place_id": place.id})
         return reservations.add(Reservation(
             place_id=place.id, user_id=user_id, start=window.start, end=window.end,
@@ -233,7 +233,7 @@ class Booking:
             place = PlaceRepository(session).active(reservation.place_id, for_update=True)
             if place is None:
                 raise Conflict("The place is no longer bookable", {"place_id": reservation.place_id})
-            if reservations.blocking(place.id, window.start, window.end, now, exclude_id=reservation.id):
+            if reservations.occupied_windows(place.id, window.start, window.end, now, exclude_id=reservation.id):
                 raise SlotUnavailable("This window is already booked", {"place_id": place.id})
             new_amount = price(window, place.unit, place.unit_price)
             difference = new_amount - reservation.amount

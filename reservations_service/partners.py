@@ -73,7 +73,7 @@ class PartnerDesk:
             if existing is not None:
                 self._answer(session, request, existing)
                 return
-            if reservations.blocking(place.id, window.start, window.end, now):
+            if reservations.occupied_windows(place.id, window.start, window.end, now):
                 self._reject(session, request, "slot_unavailable")
                 return
             guest = request["guest"]

@@ -48,13 +48,8 @@ class Places:
         span = validate_query_span(frm, to)
         with self.sessions.transaction() as session:
             place = self._place(PlaceRepository(session), place_id)
-            taken = ReservationRepository(session).blocking(place.id, span.start, span.end, self.clock())
-        windows = []
-        for reservation in taken:
-            windows.append(Window(reservation.start, reservation.end))
-            if reservation.pending_start is not None:
-                windows.append(Window(reservation.pending_start, reservation.pending_end))
-        booked = merge([window.clip(span) for window in windows if window.overlaps(span)])
+            taken = ReservationRepository(session).occupied_windows(place.id, span.start, span.end, self.clock())
+        booked = merge([Window(start, end).clip(span) for start, end in taken])
         return {"place_id": place.id, "booked": booked, "free": free_intervals(span, booked)}
 
     @staticmethod

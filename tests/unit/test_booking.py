@@ -252,7 +252,7 @@ def test_reschedule_declined_keeps_the_old_window(booking, place, payments, cloc
                                    "payment_method": "pm_card_visa"}).status == "confirmed"
 
 
-def test_a_reschedule_in_flight_holds_its_new_window(booking, place, payments, clock):
+def test_a_reschedule_in_flight_holds_its_new_window(booking, place, payments, reservations_db, clock):
     reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10))
     start, end = window(clock, 2, 14, 2)
 
@@ -262,6 +262,11 @@ def test_a_reschedule_in_flight_holds_its_new_window(booking, place, payments, c
                 with pytest.raises(SlotUnavailable):
                     booking.reserve(OTHER, {"place_id": place.id, "start": start, "end": end,
                                             "payment_method": "pm_card_visa"})
+                # availability shows it taken too, beside the window being left
+                shown = Places(reservations_db, clock=clock).availability(
+                    place.id, reservation.start - timedelta(hours=1), end + timedelta(hours=1))
+                assert [(w.start, w.end) for w in shown["booked"]] == [
+                    (reservation.start, reservation.end), (start, end)]
             return super().charge(payload)
 
     booking.payments = BookDuringCharge()
