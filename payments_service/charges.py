@@ -291,32 +291,33 @@ class Charges:
                 events = StripeEventRepository(session)
                 if events.get(event.id) is not None:
                     return answer
-                record = events.add(StripeEvent(id=event.id, type=event.type, received_at=self.clock()))
-                if event.type in INTENT_EVENTS:
-                    payment = self._payment_of(session, event.object)
-                    if payment is not None:
-                        record.payment_id = payment.id
-                        intent = Intent.from_stripe(event.object)
-                        self._apply(session, payment, intent.outcome, intent.id, intent.failure_reason)
+                payment = self._payment_of(session, event.object) if event.type in INTENT_EVENTS else None
+                events.add(StripeEvent(id=event.id, type=event.type, received_at=self.clock(),
+                                       payment_id=payment.id if payment is not None else None))
+                if payment is not None:
+                    intent = Intent.from_stripe(event.object)
+                    self._apply(session, payment, intent.outcome, intent.id, intent.failure_reason)
         except IntegrityError:  # the same event delivered twice at once: the other one applied it
             return answer
         return dict(answer, duplicate=False)
 
     def _payment_of(self, session, intent):
-        """Our payment for a PaymentIntent in an event, locked; None if it is not ours."""
+        """Our payment for a PaymentIntent in an event, locked, without its refunds (applying
+        an outcome never reads them); None if it is not ours."""
         payments = PaymentRepository(session)
-        payment = payments.by_intent(intent["id"]) if intent.get("id") else None
-        if payment is None:
-            # A timed-out charge never learnt its intent id: match on metadata, and the
-            # reference too, since payment ids repeat across databases sharing one Stripe account.
-            metadata = intent.get("metadata") or {}
-            payment_id = str(metadata.get("payment_id", ""))
-            if not payment_id.isdigit():
-                return None
-            payment = payments.get(int(payment_id))
-            if payment is None or payment.reference != metadata.get("payment_ref"):
-                return None
-        return payments.lock(payment.id)
+        payment = payments.lock_by_intent(intent["id"]) if intent.get("id") else None
+        if payment is not None:
+            return payment
+        # A timed-out charge never learnt its intent id: match on metadata, and the
+        # reference too, since payment ids repeat across databases sharing one Stripe account.
+        metadata = intent.get("metadata") or {}
+        payment_id = str(metadata.get("payment_id", ""))
+        if not payment_id.isdigit():
+            return None
+        payment = payments.lock(int(payment_id), with_refunds=False)
+        if payment is None or payment.reference != metadata.get("payment_ref"):
+            return None
+        return payment
 
     # -- reading ------------------------------------------------------------------------
 
