@@ -108,3 +108,10 @@ async def closed_loop(request: Request, concurrency: int, *, duration: float | N
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+def median_run(runs: Sequence[dict]) -> dict:
+    """Of several runs of one measurement, the one with the median `per_second` (the lower
+    of the middle two for an even count), with its own latencies, and `rounds`: how many."""
+    ordered = sorted(runs, key=lambda run: run["per_second"])
+    return {**ordered[(len(ordered) - 1) // 2], "rounds": len(ordered)}

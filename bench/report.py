@@ -100,6 +100,8 @@ def measurement_rows(results: dict) -> list[list[str]]:
         row = _latency_row("our rpc", f"service->service, {label}", summary, with_errors=False)
         if summary:
             row[-1] = f"{fmt(ratio(summary['per_second'], dig(results, f'rpc.kombu.{key}.per_second')), 'x')} of kombu"
+            if summary.get("rounds", 1) > 1:
+                row[-1] += f" (medians of {summary['rounds']} rounds)"
         rows.append(row)
     route = dig(results, "rpc.gateway_to_service.route")
     via = f" ({route})" if route else ""
@@ -108,6 +110,8 @@ def measurement_rows(results: dict) -> list[list[str]]:
         row = _latency_row("our rpc", f"gateway->service{via}, {label}", summary)
         if summary:
             row[-1] = f"{fmt(ratio(summary['per_second'], dig(results, f'rpc.kombu.{key}.per_second')), 'x')} of kombu"
+            if summary.get("rounds", 1) > 1:
+                row[-1] += f" (medians of {summary['rounds']} rounds)"
         rows.append(row)
     for key, label in (("sequential", "sequential"), ("in_flight_10", "10 in flight")):
         rows.append(_latency_row("reference", f"gateway alone (GET /health, no RPC), {label}",

@@ -8,7 +8,7 @@ import pytest
 
 from bench import report
 from bench.__main__ import parse_args
-from bench.load import OK, LoadResult, closed_loop, latency_summary, percentile
+from bench.load import OK, LoadResult, closed_loop, latency_summary, median_run, percentile
 from bench.seed_load import STRIDE, SeedLayout, slot_order, slots_per_place, status_of
 
 
@@ -22,6 +22,13 @@ def test_percentile_interpolates_between_closest_ranks():
     assert percentile([], 50) is None
     with pytest.raises(ValueError):
         percentile(values, 101)
+
+
+def test_the_median_run_is_the_middle_rate_with_its_own_latencies():
+    runs = [{"per_second": rate, "p50_ms": rate / 100} for rate in (900.0, 700.0, 1100.0)]
+    assert median_run(runs) == {"per_second": 900.0, "p50_ms": 9.0, "rounds": 3}
+    assert median_run(runs[:2])["per_second"] == 700.0  # even count: the lower middle
+    assert median_run(runs[:1])["rounds"] == 1
 
 
 def test_latency_summary_is_in_milliseconds():
