@@ -311,10 +311,15 @@ class Booking:
         committed, so a crash midway means a redelivery does the work."""
         now = self.clock()
         with self.sessions.transaction() as session:
+            reservations = ReservationRepository(session)
+            if reservations.confirmed_by(event["reservation_id"], event["payment_id"]):
+                # The usual case: the booking request confirmed it with this very payment.
+                # Nothing to do, so nothing to remember and no row lock to take.
+                return
             processed = ProcessedEvents(session)
             if processed.seen(event["event_id"]):
                 return
-            reservation = ReservationRepository(session).get_for_update(event["reservation_id"])
+            reservation = reservations.get_for_update(event["reservation_id"])
             orphan = reservation is not None and reservation.status != Status.confirmed.value \
                 and reservation.payment_id != event["payment_id"]
             if reservation is not None and reservation.status == Status.pending.value:

@@ -29,6 +29,13 @@ class ReservationRepository(SqlRepository[Reservation]):
         return self.session.scalar(sa.select(Reservation).where(
             Reservation.user_id == user_id, Reservation.idempotency_key == key))
 
+    def confirmed_by(self, reservation_id, payment_id):
+        """True if the reservation is confirmed and paid by this payment (one indexed read,
+        no lock: a confirmed reservation's payment never changes back)."""
+        return self.session.scalar(sa.select(sa.literal(True)).where(
+            Reservation.id == reservation_id, Reservation.status == Status.confirmed.value,
+            Reservation.payment_id == payment_id)) is not None
+
     def occupied_windows(self, place_id, start, end, now, exclude_id=None):
         """(start, end) of every window taken within [start, end), sorted: held and confirmed
         reservations, and the new window of a reschedule still in flight. Plain rows, not

@@ -153,6 +153,19 @@ def test_a_charge_confirmed_by_event_after_a_timeout_confirms_the_hold(booking, 
     assert events(reservations_db) == ["reservation_confirmed"]
 
 
+def test_payment_succeeded_for_a_booking_it_already_confirmed_changes_and_records_nothing(
+        booking, place, reservations_db, clock):
+    reservation = booking.reserve(CUSTOMER, ask(place, clock))
+    statements = []
+    sa.event.listen(reservations_db.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement.split()[0].upper()))
+    booking.on_payment_succeeded({"event_id": "evt-3", "reservation_id": reservation.id,
+                                  "payment_id": reservation.payment_id})
+    assert statements.count("SELECT") == 1 and "INSERT" not in statements and "UPDATE" not in statements
+    assert status_of(reservations_db, reservation.id) == "confirmed"
+    assert events(reservations_db) == ["reservation_confirmed"]
+
+
 def test_confirm_after_the_hold_was_lost_refunds_inline(booking, place, payments, reservations_db, clock):
     """Injected failure between charge and confirm: the hold expires while the charge runs."""
 
