@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
-from bench.stack import ADMIN, BENCH_SETTINGS, ROOT, BenchStack
+from bench.stack import ADMIN, BENCH_SETTINGS, DATABASES, MARIADB_SERVER, ROOT, BenchStack
 
 SECTIONS = ["rpc", "grpc", "booking", "availability"]
 OUTPUT_DIR = ROOT / "var" / "bench"
@@ -63,6 +64,9 @@ def parse_args(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="after the booking runs, book at 8 concurrent once more under py-spy and show "
                              "where each process spends its CPU (var/bench/profiles/)")
+    parser.add_argument("--statements", action="store_true",
+                        help="count the database statements each booking costs, per service, from MariaDB's "
+                             "general log (slows MariaDB: use for the count, not the timings)")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE.json", "AFTER.json"),
                         help="print two saved reports side by side instead of running")
     return parser.parse_args(argv)
@@ -93,6 +97,7 @@ class Bench:
         self.seeded = 0
         self.next_booking = 0  # bookings take distinct windows across the whole run
         self.profile_dir: Path | None = None  # where --profile puts py-spy's stacks
+        self.statements = None  # bench.statements.Statements with --statements
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -242,6 +247,16 @@ class Bench:
                 unary.close()
         self.meter.forget("grpc_gateway")
 
+    def _statements_since(self, started, bookings: int) -> dict:
+        import sqlalchemy as sa
+
+        from bench.statements import per_booking
+
+        databases = {service: sa.engine.make_url(self.stack.database_url(service)).database
+                     for service in DATABASES}
+        counted = self.statements.count(databases, started, self.statements.now())
+        return {"bookings": bookings, "per_booking": per_booking(counted, bookings), "counted": counted}
+
     def _reservation_of(self, user_id: int) -> int:
         import sqlalchemy as sa
 
@@ -278,12 +293,17 @@ class Bench:
         section = self.results.setdefault("booking", {})
         section["reservations_before"] = await self.reservation_count()
         await self.bookings(8, self.sizes.warmup_seconds)
+        started = self.statements.now() if self.statements else None
         for concurrency in (1, 8, 16, 32):
             self.progress(f"booking: {concurrency} concurrent for {self.sizes.booking_seconds:g} s")
             with self.measuring(f"booking c{concurrency}") as window:
                 section[f"c{concurrency}"] = await self.bookings(concurrency, self.sizes.booking_seconds)
                 window.requests = section[f"c{concurrency}"]["ok"]
             self.stack.check()
+        if self.statements:
+            await asyncio.sleep(2)  # the webhooks, events and emails of the last bookings
+            section["statements"] = self._statements_since(
+                started, sum(section[f"c{concurrency}"]["ok"] for concurrency in (1, 8, 16, 32)))
         if self.profile_dir is not None:
             await self.profiled_booking()
 
@@ -336,6 +356,7 @@ def main(argv=None) -> int:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     meta = {"started": started.isoformat(timespec="seconds"), "command": " ".join(["python -m bench", *sys.argv[1:]]),
             "quick": args.quick, "stock_localstripe": args.stock_localstripe, "sections": sections,
+            "statements": args.statements,
             "sizes": asdict(sizes), "settings": BENCH_SETTINGS,
             **machine_meta()}
     from bench.cpu import CpuMeter  # psutil: needed to run, not to read --help or compare
@@ -343,8 +364,16 @@ def main(argv=None) -> int:
     meter = CpuMeter()
     clock = time.monotonic()
     print(f"Starting the stack (logs in var/bench/logs/{stamp}/) ...", flush=True)
-    with BenchStack(OUTPUT_DIR / "logs" / stamp, stock_localstripe=args.stock_localstripe) as stack:
+    with ExitStack() as running:
+        if args.statements:
+            from bench.statements import general_log
+
+            statements = running.enter_context(general_log(MARIADB_SERVER))
+        stack = running.enter_context(BenchStack(OUTPUT_DIR / "logs" / stamp,
+                                                 stock_localstripe=args.stock_localstripe))
         bench = Bench(stack, sizes, meter)
+        if args.statements:
+            bench.statements = statements
         if args.profile:
             bench.profile_dir = OUTPUT_DIR / "profiles" / stamp
         asyncio.run(bench.run(sections))

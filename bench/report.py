@@ -183,6 +183,11 @@ def render_report(report: dict) -> str:
     results = report["results"]
     parts = [render(MEASUREMENT_HEADER, measurement_rows(results)), "",
              render(TARGET_HEADER, target_rows(report["targets"]))]
+    statements = dig(results, "booking.statements")
+    if statements and statements.get("per_booking"):
+        per = statements["per_booking"]
+        parts += ["", f"Database statements per booking ({statements['bookings']:,} bookings, MariaDB's "
+                  "general log): " + ", ".join(f"{service} {count:g}" for service, count in per.items())]
     if results.get("cpu"):
         cores = report["meta"].get("cpu_count", "?")
         parts += ["", f"CPU per process group, in cores (CPU seconds per wall second; the machine has {cores}); "

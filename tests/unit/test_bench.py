@@ -182,3 +182,25 @@ def test_profile_sums_collapsed_stacks_by_layer_and_hottest_function(tmp_path):
                                                  "logging": 10.0}
     assert summary["reservations"]["hottest"][0] == ("run (containers.py)", 50.0)
     assert "reservations (20 samples)" in profile.render(summary)
+
+
+def test_statements_are_counted_per_database_of_the_run_within_the_window():
+    from datetime import datetime as dt
+
+    from bench.statements import count_statements, per_booking
+
+    at = lambda second: dt(2026, 1, 1, 12, 0, second)  # noqa: E731
+    rows = [
+        (1, "Connect", at(0), "root@localhost on bench_x_payments using TCP/IP"),
+        (2, "Connect", at(0), "root@localhost on bench_x_reservations using TCP/IP"),
+        (3, "Connect", at(0), "root@localhost on someone_elses using TCP/IP"),
+        (1, "Query", at(5), "SELECT 1"), (1, "Query", at(6), "COMMIT"), (1, "Query", at(30), "SELECT late"),
+        (2, "Query", at(5), "insert into outbox ..."), (2, "Query", at(1), "SELECT early"),
+        (3, "Query", at(5), "SELECT theirs"), (4, "Query", at(5), "SELECT unknown connection"),
+    ]
+    counted = count_statements(rows, {"payments": "bench_x_payments", "reservations": "bench_x_reservations"},
+                               at(2), at(20))
+    assert counted == {"payments": {"total": 2, "by_kind": {"SELECT": 1, "COMMIT": 1}},
+                       "reservations": {"total": 1, "by_kind": {"INSERT": 1}}}
+    assert per_booking(counted, 2) == {"payments": 1.0, "reservations": 0.5, "all": 1.5}
+    assert per_booking(counted, 0) == {}
