@@ -187,7 +187,8 @@ class _PublishChannel:
 
     def publish(self, outgoing):
         """Write one message (opening the connection first if need be); raises on a
-        connection error, and the message is then not among `unconfirmed`."""
+        connection error, and the message is then not among `unconfirmed`: retrying it is
+        the caller's."""
         if not self.alive:
             self._open()
         for queue in outgoing.declare:
@@ -195,12 +196,13 @@ class _PublishChannel:
                 queue.bind(self.channel).declare(nowait=True)  # its exchange and binding too
                 self.declared.add(queue.name)
         self._delivery_tag += 1
-        self.unconfirmed[self._delivery_tag] = outgoing
-        try:
-            self.producer.publish(outgoing.payload, retry=False, **outgoing.kwargs)
-        except BaseException:
-            self.unconfirmed.pop(self._delivery_tag, None)
-            raise
+        delivery_tag = self._delivery_tag
+        self.producer.publish(outgoing.payload, retry=False, **outgoing.kwargs)
+        # Kept only once written: a write that fails is the caller's to retry, and must not
+        # also be published again by `on_lost` if the reader finds the connection dead
+        # meanwhile. Its confirm cannot come before this line: nothing yields in between,
+        # and the broker confirms only what it has received.
+        self.unconfirmed[delivery_tag] = outgoing
 
     def close(self, error=None):
         """Close the connection; messages still unconfirmed go to `on_lost`."""
