@@ -17,7 +17,8 @@ The pieces:
 * `RpcPublisher` - a per-container pool of long-lived publishing connections, shared by
   the requests of every `TimedServiceRpc` and the replies of every `common.rpc.rpc` method.
   Publisher confirms stay on, and requests stay `mandatory`, so a call to a service that
-  nobody serves raises at once instead of waiting.
+  nobody serves fails at once instead of waiting; but confirms are read as they arrive,
+  not waited for, so a publish is one socket write.
 * `StartupSafeReplyListener` - nameko's one long-lived reply consumer per container
   (one queue, replies matched to waiting calls by correlation id), made safe at startup,
   after a broker restart and at stop.
