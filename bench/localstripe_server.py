@@ -56,7 +56,7 @@ def index_store_by_type(resources) -> None:
             self.by_type.clear()
 
         def dump_to_disk(self):
-            pass
+            """No snapshot: the store lives for one run (see the module docstring)."""
 
     store = resources.store
     store.__class__ = IndexedStore

@@ -41,7 +41,7 @@ from h2.events import (
 )
 from nameko import config
 from nameko_grpc import entrypoint as grpc_entrypoint
-from nameko_grpc.channel import ServerConnectionPool
+from nameko_grpc.channel import ServerChannel, ServerConnectionPool
 from nameko_grpc.compression import SUPPORTED_ENCODINGS, select_algorithm
 from nameko_grpc.errors import GrpcError
 from nameko_grpc.ssl import SslConfig
@@ -182,15 +182,11 @@ class _WakingConnectionPool(ServerConnectionPool):
             self.spawn_thread(target=connection.run_forever, name=f"grpc server connection [{sock}]")
 
 
-class _WakingChannel:
-    def __init__(self, pool):
+class _WakingChannel(ServerChannel):
+    """nameko-grpc's server channel (its start and stop) around our connection pool."""
+
+    def __init__(self, pool):  # not super().__init__: that would build the stock pool
         self.conn_pool = pool
-
-    def start(self):
-        self.conn_pool.start()
-
-    def stop(self):
-        self.conn_pool.stop()
 
 
 class WakingGrpcServer(grpc_entrypoint.GrpcServer):

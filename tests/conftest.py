@@ -44,6 +44,31 @@ def drop_databases(template, services):
     engine.dispose()
 
 
+@pytest.fixture
+def sent_statements():
+    """`record(sessions)` -> a list that fills with the SQL sent on those sessions' engine
+    from then on, until the test ends: to count round trips."""
+    listening = []
+
+    def record(sessions):
+        sent = []
+
+        def listener(conn, cursor, statement, *args):
+            sent.append(statement)
+
+        sa.event.listen(sessions.engine, "before_cursor_execute", listener)
+        listening.append((sessions.engine, listener))
+        return sent
+
+    yield record
+    for engine, listener in listening:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+def first_words(statements):
+    return [statement.split()[0].upper() for statement in statements]
+
+
 @pytest.fixture(scope="session")
 def fast_passwords():
     """argon2 with test-sized costs: same code path, milliseconds instead of 50 ms a hash."""

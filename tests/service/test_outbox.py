@@ -2,7 +2,6 @@
 commit, survives a broker outage, and goes out exactly once."""
 import eventlet
 import pytest
-import sqlalchemy as sa
 from nameko.testing.services import entrypoint_hook
 
 from auth_service.models import OutboxMessage
@@ -53,15 +52,13 @@ def test_nothing_is_published_for_a_rolled_back_transaction(auth_db, service_con
     assert probe.drain(timeout=0.5) == []
 
 
-def test_a_relay_woken_by_a_commit_skips_the_pending_count(auth_db, service_config, probe):
+def test_a_relay_woken_by_a_commit_skips_the_pending_count(auth_db, service_config, probe, sent_statements):
     body = _record(auth_db, user_id=8)
-    statements = []
-    sa.event.listen(auth_db.engine, "before_cursor_execute",
-                    lambda conn, cursor, statement, *args: statements.append(statement.lower()))
+    statements = sent_statements(auth_db)
     relay = OutboxRelay(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth")
     assert relay.relay_pending(known_pending=True) == 1
     relay.close()
-    assert not [statement for statement in statements if "count(" in statement]
+    assert not [statement for statement in statements if "count(" in statement.lower()]
     assert probe.drain(timeout=5) == [("user_registered", body)]
 
 

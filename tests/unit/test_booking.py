@@ -11,6 +11,7 @@ from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage, Reservation
 from reservations_service.places import Places
 from reservations_service.refunds import RefundPolicy
+from tests.conftest import first_words
 
 CUSTOMER = {"user_id": 7, "permissions": ["reservations:create"]}
 OTHER = {"user_id": 8, "permissions": ["reservations:create"]}
@@ -154,13 +155,12 @@ def test_a_charge_confirmed_by_event_after_a_timeout_confirms_the_hold(booking, 
 
 
 def test_payment_succeeded_for_a_booking_it_already_confirmed_changes_and_records_nothing(
-        booking, place, reservations_db, clock):
+        booking, place, reservations_db, clock, sent_statements):
     reservation = booking.reserve(CUSTOMER, ask(place, clock))
-    statements = []
-    sa.event.listen(reservations_db.engine, "before_cursor_execute",
-                    lambda conn, cursor, statement, *args: statements.append(statement.split()[0].upper()))
+    sent = sent_statements(reservations_db)
     booking.on_payment_succeeded({"event_id": "evt-3", "reservation_id": reservation.id,
                                   "payment_id": reservation.payment_id})
+    statements = first_words(sent)
     assert statements.count("SELECT") == 1 and "INSERT" not in statements and "UPDATE" not in statements
     assert status_of(reservations_db, reservation.id) == "confirmed"
     assert events(reservations_db) == ["reservation_confirmed"]

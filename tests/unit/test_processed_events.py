@@ -6,13 +6,7 @@ import sqlalchemy as sa
 from common.db import utcnow
 from reservations_service.models import ProcessedEvent
 from reservations_service.repository import ProcessedEvents
-
-
-def statements_of(sessions):
-    seen = []
-    sa.event.listen(sessions.engine, "before_cursor_execute",
-                    lambda conn, cursor, statement, *args: seen.append(statement.split()[0].upper()))
-    return seen
+from tests.conftest import first_words
 
 
 def test_the_first_claim_wins_and_a_repeat_leaves_the_transaction_usable(reservations_db):
@@ -25,10 +19,11 @@ def test_the_first_claim_wins_and_a_repeat_leaves_the_transaction_usable(reserva
         assert sorted(session.scalars(sa.select(ProcessedEvent.event_id))) == ["event-1", "event-2"]
 
 
-def test_a_claim_is_one_statement(reservations_db):
-    seen = statements_of(reservations_db)
+def test_a_claim_is_one_statement(reservations_db, sent_statements):
+    sent = sent_statements(reservations_db)
     with reservations_db.transaction() as session:
         ProcessedEvents(session).claim("event-1", utcnow())
         ProcessedEvents(session).claim("event-1", utcnow())
+    seen = first_words(sent)
     assert seen.count("INSERT") == 2
     assert "SAVEPOINT" not in seen
