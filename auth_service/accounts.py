@@ -1,5 +1,6 @@
 """Account use-cases: registration, login with throttling, refresh rotation, logout,
 profiles, admin-managed users and their roles. Each use-case is one transaction."""
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
@@ -10,7 +11,9 @@ from auth_service.repository import UserRepository
 from auth_service.sessions import RefreshSessions
 from auth_service.throttling import LoginThrottle, ThrottlePolicy
 from common.db import utcnow
-from common.errors import Conflict, NotFound, Unauthenticated
+from common.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,9 @@ class Accounts:
         password_hash = self.passwords.hash(fields["password"])
         with self.sessions.transaction() as session:
             role = RoleDirectory(session).roles.by_name(self.policy.default_role)
-            if role is None:
-                raise RuntimeError(f"default role {self.policy.default_role!r} missing: run the seed")
+            if role is None:  # a misconfigured default_role: the seed never made it
+                log.error("default role %r missing: run the seed or fix AUTH.default_role", self.policy.default_role)
+                raise ServiceUnavailable("Registration is unavailable; try again later", {"service": "auth"})
             return self._create_user(session, fields, password_hash, [role], source="self")
 
     def login(self, email, password):

@@ -30,9 +30,17 @@ class RoleDirectory:
     """Role use-cases inside one transaction. `actor` is None for operators and the seed
     (full trust), else {"user_id", "permissions"} from the gateway."""
 
-    def __init__(self, session):
+    def __init__(self, session, protected=()):
         self.roles = RoleRepository(session)
         self.permissions = PermissionRepository(session)
+        # Roles the service itself relies on by name (the one sign-ups get): they can be
+        # edited, but not renamed or deleted, or registration would have no role to give.
+        self.protected = {name.casefold() for name in protected}
+
+    def _refuse_if_protected(self, role, doing):
+        if role.name.casefold() in self.protected:
+            raise Conflict(f"The role '{role.name}' is given at sign-up and cannot be {doing}",
+                           {"id": role.id, "name": role.name})
 
     def resolve(self, refs, actor, now):
         """Roles for refs like {"id": 3} (must exist) or {"name": "X"} (created when missing)."""
@@ -65,6 +73,7 @@ class RoleDirectory:
         role = self.get(role_id)
         self.assert_grantable(role.permissions, actor)  # no editing roles above your own rights
         if "name" in changes and changes["name"].casefold() != role.name.casefold():
+            self._refuse_if_protected(role, "renamed")
             if self.roles.by_name(changes["name"]) is not None:
                 raise Conflict("A role with this name exists", {"name": [f"'{changes['name']}' is taken."]})
             try:
@@ -87,6 +96,7 @@ class RoleDirectory:
     def delete(self, role_id, actor):
         role = self.get(role_id)
         self.assert_grantable(role.permissions, actor)
+        self._refuse_if_protected(role, "deleted")
         holders = self.roles.holder_count(role.id)
         if holders:
             raise Conflict("Users still hold this role", {"user_count": holders})

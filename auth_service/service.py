@@ -178,7 +178,7 @@ class AuthService(audit.AuditedService):
         Example: n.rpc.auth.update_role(3, {"permissions": ["users:read"]})"""
         changes = RoleUpdateSchema().load_or_raise(payload)
         with self.db.transaction() as session:
-            role = RoleDirectory(session).update(role_id, changes, actor)
+            role = self._roles(session).update(role_id, changes, actor)
             self.events.record(session, "role_changed", role_id=role.id)
             return roles_out.dump(role)
 
@@ -198,8 +198,12 @@ class AuthService(audit.AuditedService):
     def delete_role(self, role_id, actor=None):
         """Delete a role nobody holds (Conflict otherwise). Example: n.rpc.auth.delete_role(9)"""
         with self.db.transaction() as session:
-            RoleDirectory(session).delete(role_id, actor)
+            self._roles(session).delete(role_id, actor)
             self.events.record(session, "role_changed", role_id=role_id)
+
+    def _roles(self, session):
+        """Role use-cases, with the role sign-ups get protected from rename and delete."""
+        return RoleDirectory(session, protected=[self.components.policy.default_role])
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_permissions(self):

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from auth_service.models import OutboxMessage
-from common.errors import Conflict, Forbidden, RateLimited, Unauthenticated, ValidationError
+from common.errors import Conflict, Forbidden, RateLimited, ServiceUnavailable, Unauthenticated, ValidationError
 
 CUSTOMER = {"email": "Ann@Example.com", "password": "password-123", "name": "Ann"}
 
@@ -25,6 +25,16 @@ def test_register_gives_the_default_role_and_records_user_registered(accounts, a
     assert event_type == "user_registered"
     assert body["user_id"] == user.id and body["email"] == "ann@example.com" and body["name"] == "Ann"
     assert set(body) >= {"event_id", "occurred_at", "phone"}
+
+
+def test_registration_without_its_default_role_is_unavailable_not_a_crash(accounts, auth_db):
+    from auth_service.models import Role
+
+    with auth_db.transaction() as session:
+        session.execute(sa.update(Role).where(Role.name == "Free").values(name="Renamed behind our back"))
+    with pytest.raises(ServiceUnavailable):
+        accounts.register(CUSTOMER)
+    assert outbox(auth_db) == []
 
 
 def test_duplicate_email_is_a_conflict_and_records_nothing(accounts, auth_db):

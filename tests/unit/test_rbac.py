@@ -106,3 +106,19 @@ def test_the_demo_customer_is_announced_so_notifications_can_reach_them(auth_db,
                      if row.event_type == "user_registered"]
     assert [event["email"] for event in announced] == [DEMO_CUSTOMER[0]]
     assert {event["source"] for event in announced} == {"seed"}
+
+
+def test_the_role_sign_ups_get_can_be_edited_but_not_renamed_or_deleted(auth_db, clock):
+    with auth_db.transaction() as session:
+        RoleDirectory(session).ensure_seeded(clock())
+    with auth_db.transaction() as session:
+        directory = RoleDirectory(session, protected=["Free"])
+        free = directory.roles.by_name("Free")
+        with pytest.raises(Conflict) as renamed:
+            directory.update(free.id, {"name": "Gratis"}, None)
+        assert renamed.value.details == {"id": free.id, "name": "Free"}
+        with pytest.raises(Conflict):
+            directory.delete(free.id, None)
+        directory.update(free.id, {"name": "FREE", "permissions": ["reservations:create"]}, None)  # same name
+    with auth_db.transaction() as session:
+        assert RoleDirectory(session).roles.by_name("Free") is not None
