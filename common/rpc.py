@@ -15,7 +15,7 @@ escaped its worker), and a caller whose reply queue was lost in a broker restart
 The pieces:
 
 * `RpcPublisher` - a per-container pool of long-lived publishing connections, shared by
-  the requests of every `TimedServiceRpc` and the replies of every `common.rpc.rpc` method.
+  the requests of every `TimedServiceRpc`.
   Publisher confirms stay on, and requests stay `mandatory`, so a call to a service that
   nobody serves fails at once instead of waiting; but confirms are read as they arrive,
   not waited for, so a publish is one socket write.
@@ -24,8 +24,8 @@ The pieces:
   after a broker restart and at stop.
 * `TimedServiceRpc` / `TimedClient` / `call_with_deadline` - the dependency services
   declare, and the deadline and error mapping around each call.
-* `rpc` - nameko's `@rpc` entrypoint, replying through the pool and surviving a reply
-  that cannot be sent.
+* `rpc` - nameko's `@rpc` entrypoint, replying on the request's own channel before
+  acking it, and surviving a reply that cannot be sent.
 
 Wire format, exchange, routing keys, headers and error serialisation are nameko's, so
 either side may be stock nameko (e.g. `nameko shell`, or a service still on
@@ -35,6 +35,7 @@ import inspect
 import logging
 import sys
 import uuid
+from functools import partial
 
 import eventlet
 import kombu
@@ -53,7 +54,9 @@ from nameko.constants import (
     NON_PERSISTENT,
 )
 from nameko.exceptions import (
+    ContainerBeingKilled,
     IncorrectSignature,
+    MalformedRequest,
     ReplyQueueExpiredWithPendingReplies,
     UnknownService,
     UnserializableValueError,
@@ -62,7 +65,7 @@ from nameko.exceptions import (
     serialize,
 )
 from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.messaging import encode_to_headers
+from nameko.messaging import decode_from_headers, encode_to_headers
 from nameko.rpc import ReplyListener, RpcConsumer, get_rpc_exchange
 from nameko.rpc import Rpc as NamekoRpc
 
@@ -222,7 +225,7 @@ class _PublishChannel:
 
 
 class RpcPublisher(SharedExtension):
-    """Publishes RPC requests and replies over a pool of long-lived connections (one pool
+    """Publishes RPC requests over a pool of long-lived connections (one pool
     per container), without waiting for the broker's confirms.
 
     A py-amqp connection cannot take writes from two greenthreads at once, so each publish
@@ -596,16 +599,23 @@ class _TolerantConsumer(Consumer):
 
 
 class RpcResponder(RpcConsumer):
-    """nameko's RPC consumer (one per container, on `rpc-<service>`), replying through the
-    pooled `RpcPublisher` instead of a new kombu `Connection` per reply.
+    """nameko's RPC consumer (one per container, on `rpc-<service>`), replying on the
+    channel the request came in on, as a plain kombu server does, instead of through a new
+    kombu `Connection` per reply.
 
-    A reply that cannot be sent even after the publisher's retries (the broker is away)
-    is logged and dropped: the caller ends at its deadline, and the service lives on.
-    nameko let the error escape the worker, which killed the whole container.
+    The reply is published, then the request acked, on the same channel, which the broker
+    handles in order. So a reply is lost only with its connection, and then the request's
+    ack is lost too and the broker delivers the request again (to this or another
+    instance), which answers it: the same at-least-once as nameko's, with no publisher
+    confirm to read per reply. py-amqp writes each frame under its connection's lock, so
+    workers replying at once, and the consumer's heartbeats, do not interleave.
+
+    A reply that cannot be sent (the connection is gone) is logged and dropped, the
+    request left to be delivered again; nameko let the error escape the worker, which
+    killed the whole container.
     """
 
     consumer_cls = _TolerantConsumer
-    publisher = RpcPublisher()
 
     @property
     def sharing_key(self):
@@ -615,19 +625,22 @@ class RpcResponder(RpcConsumer):
         first serves all of them."""
         return RpcConsumer
 
+    def setup(self):
+        super().setup()
+        self.exchange_name = get_rpc_exchange().name
+
     def handle_result(self, message, result, exc_info):
         body, content_type, encoding, result, exc_info = _encode_reply(message, result, exc_info)
-        destination = message.delivery_info.get("routing_key")
-
-        def failed(error):
-            _log.error("Could not send the reply to %s: %r", destination, error)
-
         try:
-            self.publisher.publish(body, routing_key=message.properties["reply_to"],
-                                   correlation_id=message.properties.get("correlation_id"),
-                                   content_type=content_type, content_encoding=encoding, on_failed=failed)
+            channel = message.channel
+            reply = channel.prepare_message(
+                body, 0, content_type, encoding, {},
+                {"correlation_id": message.properties.get("correlation_id"), "delivery_mode": NON_PERSISTENT})
+            channel.basic_publish(reply, exchange=self.exchange_name, routing_key=message.properties["reply_to"])
         except Exception:  # noqa: BLE001 - see the class docstring
-            _log.error("Could not send the reply to %s", destination, exc_info=True)
+            _log.error("Could not send the reply to %s; the request stays unacked",
+                       message.delivery_info.get("routing_key"), exc_info=True)
+            return result, exc_info
         self.consumer.ack_message(message)
         return result, exc_info
 
@@ -656,6 +669,25 @@ class Rpc(NamekoRpc):
     for every request, about 5% of a callee's CPU."""
 
     rpc_consumer = RpcResponder()
+
+    def handle_message(self, body, message):
+        """nameko's, but the worker is spawned at once when the worker pool has room.
+
+        nameko spawns a greenthread for every request only to wait for a free worker (so
+        that a full pool cannot block the consumer), and that one spawns the worker: two
+        greenthreads per request where one does. With the pool full, nameko's way stands."""
+        if self.container._worker_pool.free() <= 0:
+            return super().handle_message(body, message)
+        try:
+            args, kwargs = body["args"], body["kwargs"]
+        except KeyError:
+            raise MalformedRequest("Message missing `args` or `kwargs`") from None
+        self.check_signature(args, kwargs)
+        try:
+            self.container.spawn_worker(self, args, kwargs, context_data=decode_from_headers(message.headers),
+                                        handle_result=partial(self.handle_result, message))
+        except ContainerBeingKilled:
+            self.rpc_consumer.consumer.requeue_message(message)
 
     def setup(self):
         super().setup()

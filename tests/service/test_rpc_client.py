@@ -3,9 +3,11 @@ broker: typed errors, unknown services, deadlines, correlation under concurrency
 queue declared once rather than per call, connections dropped by the broker, and
 interworking with stock nameko on either side."""
 import random
+import socket
 import time
 from urllib.parse import quote, urlparse
 
+import amqp.channel
 import eventlet
 import kombu
 import nameko
@@ -82,10 +84,11 @@ class Caller:
         return getattr(client, method)(*args, **kwargs)
 
     @rpc
-    def fan_out(self, values):
-        """Many calls at once from one worker."""
+    def fan_out(self, values, delay=None):
+        """Many calls at once from one worker, each taking `delay` (random if None)."""
         pool = eventlet.GreenPool(len(values))
-        return list(pool.imap(lambda v: self.echo.echo(v, delay=random.uniform(0, 0.05)), values))
+        return list(pool.imap(lambda v: self.echo.echo(v, delay=random.uniform(0, 0.05) if delay is None else delay),
+                              values))
 
 
 class Mixed:
@@ -333,21 +336,95 @@ def test_lost_replies_fail_the_waiting_calls_instead_of_the_container(rabbit_con
     assert listener.pending == {}
 
 
+def _replies_through(monkeypatch, fail):
+    """Route every reply publish (its routing key is the caller's queue id, with no dot)
+    through `fail(channel)` first."""
+    publish = amqp.channel.Channel.basic_publish
+
+    def basic_publish(self, msg, exchange="", routing_key="", *args, **kwargs):
+        if "." not in routing_key:
+            fail(self)
+        return publish(self, msg, exchange, routing_key, *args, **kwargs)
+
+    monkeypatch.setattr(amqp.channel.Channel, "basic_publish", basic_publish)
+
+
 def test_a_reply_that_cannot_be_sent_does_not_kill_the_service(start, monkeypatch):
     echo, caller = start(Echo, Caller)
-    publish = RpcPublisher.publish
 
-    def replies_fail(self, payload, *, routing_key, **kwargs):
-        if "." not in routing_key:  # a reply (its routing key is the caller's queue id)
-            raise kombu.exceptions.OperationalError("broker away")
-        return publish(self, payload, routing_key=routing_key, **kwargs)
+    def fail(channel):
+        raise ValueError("cannot encode")
 
-    monkeypatch.setattr(RpcPublisher, "publish", replies_fail)
+    _replies_through(monkeypatch, fail)
     with pytest.raises(errors.ServiceTimeout):
         call(caller, "echo", "echo", 1, deadline=0.5)
     monkeypatch.undo()
     assert not echo._died.ready()
     assert call(caller, "echo", "echo", 2) == 2
+
+
+def test_a_reply_lost_with_its_connection_is_answered_again(start, monkeypatch):
+    """The reply goes out on the request's channel before its ack: if the connection dies
+    under the reply, the ack dies too, the broker delivers the request again, and the
+    caller gets its answer from the second delivery."""
+    echo, caller = start(Echo, Caller)
+    broken = []
+
+    def first_reply_breaks_the_connection(channel):
+        if not broken:
+            broken.append(channel.connection)
+            channel.connection.sock.shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError("the connection died under the reply")
+
+    _replies_through(monkeypatch, first_reply_breaks_the_connection)
+    runs = []
+    original = Echo.echo
+
+    def counted(self, value, delay=0):
+        runs.append(value)
+        return original(self, value, delay)
+
+    monkeypatch.setattr(Echo, "echo", counted)
+    assert call(caller, "echo", "echo", "again", deadline=10) == "again"
+    assert len(broken) == 1
+    assert runs == ["again", "again"]
+    assert not echo._died.ready()
+
+
+def _waiter_threads(monkeypatch, container):
+    """The names of the managed threads `container` spawns from now on that wait for a
+    free worker (nameko's per-request waiter)."""
+    waiters = []
+    spawn_managed_thread = container.spawn_managed_thread
+
+    def recording(fn, identifier=None):
+        if "wait_for_worker_pool" in str(identifier):
+            waiters.append(identifier)
+        return spawn_managed_thread(fn, identifier)
+
+    monkeypatch.setattr(container, "spawn_managed_thread", recording)
+    return waiters
+
+
+def test_a_request_spawns_its_worker_at_once_when_the_pool_has_room(start, monkeypatch):
+    echo, caller = start(Echo, Caller)
+    waiters = _waiter_threads(monkeypatch, echo)
+    with entrypoint_hook(caller, "fan_out") as fan_out:
+        assert fan_out(list(range(20))) == list(range(20))  # 20 at once, 50 workers
+    assert waiters == []
+
+
+def test_with_every_worker_busy_a_request_waits_for_one(rpc_config, container_factory, monkeypatch):
+    echo = container_factory(Echo, dict(rpc_config, max_workers=2))
+    echo.start()
+    caller = container_factory(Caller, rpc_config)
+    caller.start()
+    waiters = _waiter_threads(monkeypatch, echo)
+    started = time.monotonic()
+    with entrypoint_hook(caller, "fan_out") as fan_out:
+        assert fan_out(list(range(6)), delay=0.3) == list(range(6))
+    assert time.monotonic() - started >= 0.9  # three rounds of two workers
+    assert len(waiters) >= 4  # the requests that found both workers busy
 
 
 def test_stock_nameko_on_either_side(start):
