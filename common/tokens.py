@@ -1,5 +1,6 @@
 """Issue and verify Bookify access tokens (JWT), accepting only the one configured algorithm."""
 
+import functools
 import logging
 import math
 import re
@@ -91,9 +92,16 @@ class AccessClaims:
 class TokenCodec:
     """Signs access tokens (when it holds the signing key) and verifies them."""
 
-    def __init__(self, settings: TokenSettings, clock: Callable[[], float] = time.time):
+    def __init__(self, settings: TokenSettings, clock: Callable[[], float] = time.time,
+                 remember_verified: int = 0):
+        """`remember_verified`: how many verified tokens to remember (least recently used
+        first out), so that a token seen again is not decoded and its signature checked
+        again: a signature's check gives the same answer every time. Its expiry and the rest
+        of `_checked_claims` are checked on every use. Tokens that fail are not remembered."""
         self.settings = settings
         self._clock = clock
+        if remember_verified:
+            self._decode = functools.lru_cache(maxsize=remember_verified)(self._decode)
         if settings.algorithm == "HS256":
             self._signing_key = self._verifying_key = settings.secret.encode()
         else:
@@ -117,17 +125,21 @@ class TokenCodec:
     def verify_access_token(self, token: str) -> AccessClaims:
         """The token's claims, or Unauthenticated with one generic message whatever is wrong."""
         try:
-            claims = jwt.decode(
-                token, self._verifying_key, algorithms=[self.settings.algorithm],
-                issuer=self.settings.issuer, audience=self.settings.audience,
-                # PyJWT checks times against time.time(); _checked_claims uses the injected clock.
-                options={"require": list(REQUIRED_CLAIMS),
-                         "verify_exp": False, "verify_iat": False, "verify_nbf": False})
-            return self._checked_claims(claims)
+            return self._checked_claims(self._decode(token))
         except jwt.PyJWTError as exc:
             # The reason helps an attacker probe, so only the debug log gets it.
             log.debug("Access token refused: %s", exc)
             raise Unauthenticated(INVALID_TOKEN_MESSAGE) from None
+
+    def _decode(self, token: str) -> dict:
+        """The claims of a token whose signature, algorithm, issuer and audience are right;
+        the claims' meaning and times are `_checked_claims`'."""
+        return jwt.decode(
+            token, self._verifying_key, algorithms=[self.settings.algorithm],
+            issuer=self.settings.issuer, audience=self.settings.audience,
+            # PyJWT checks times against time.time(); _checked_claims uses the injected clock.
+            options={"require": list(REQUIRED_CLAIMS),
+                     "verify_exp": False, "verify_iat": False, "verify_nbf": False})
 
     def _checked_claims(self, claims: dict) -> AccessClaims:
         now, leeway = self._clock(), self.settings.leeway_seconds

@@ -106,9 +106,11 @@ def clock():
     return FakeClock()
 
 
-@pytest.fixture
-def codec(clock):
-    return TokenCodec(hs256_settings(), clock=clock)
+@pytest.fixture(params=[0, 100], ids=["decoding-every-time", "remembering-verified"])
+def codec(clock, request):
+    """Every test of `codec` runs twice: decoding each token every time, and remembering
+    verified ones (as the gateway does)."""
+    return TokenCodec(hs256_settings(), clock=clock, remember_verified=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -418,3 +420,56 @@ def test_unusable_rs256_key_is_refused_at_startup(tmp_path, pem, message):
     settings = TokenSettings.from_config(rs256_config(public_file=key_file))
     with pytest.raises(ValueError, match=message):
         TokenCodec(settings)
+
+
+# --- remembering verified tokens ---------------------------------------------
+
+def counting_decodes(monkeypatch):
+    calls = []
+    decode = jwt.decode
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    return calls
+
+
+def test_a_remembered_token_is_not_decoded_again(clock, monkeypatch):
+    codec = TokenCodec(hs256_settings(), clock=clock, remember_verified=2)
+    first, second, third = (codec.issue_access_token(user, "s") for user in (1, 2, 3))
+    decodes = counting_decodes(monkeypatch)
+
+    for token in (first, first, second, first, second):
+        codec.verify_access_token(token)
+    assert decodes == [first, second]
+    codec.verify_access_token(third)  # the least recently used (first) makes room
+    codec.verify_access_token(first)
+    assert decodes == [first, second, third, first]
+
+
+def test_a_remembered_token_still_expires(clock):
+    codec = TokenCodec(hs256_settings(), clock=clock, remember_verified=10)
+    token = codec.issue_access_token(42, "s")
+    assert codec.verify_access_token(token).user_id == 42
+    clock.now = NOW + TTL
+    refused(codec, token)
+
+
+def test_a_refused_token_is_not_remembered(clock, monkeypatch):
+    codec = TokenCodec(hs256_settings(), clock=clock, remember_verified=10)
+    foreign = TokenCodec(hs256_settings(secret=OTHER_SECRET), clock=clock).issue_access_token(42, "s")
+    decodes = counting_decodes(monkeypatch)
+    refused(codec, foreign)
+    refused(codec, foreign)
+    assert decodes == [foreign, foreign]
+
+
+def test_codecs_by_default_remember_nothing(clock, monkeypatch):
+    codec = TokenCodec(hs256_settings(), clock=clock)
+    token = codec.issue_access_token(42, "s")
+    decodes = counting_decodes(monkeypatch)
+    codec.verify_access_token(token)
+    codec.verify_access_token(token)
+    assert decodes == [token, token]
