@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
+from bench.pace import python_pace
 from bench.stack import ADMIN, BENCH_SETTINGS, DATABASES, MARIADB_SERVER, ROOT, BenchStack
 
 SECTIONS = ["rpc", "grpc", "booking", "availability"]
@@ -358,7 +359,7 @@ def main(argv=None) -> int:
             "quick": args.quick, "stock_localstripe": args.stock_localstripe, "sections": sections,
             "statements": args.statements,
             "sizes": asdict(sizes), "settings": BENCH_SETTINGS,
-            **machine_meta()}
+            **machine_meta(), "python_pace_us_at_start": round(python_pace(), 2)}
     from bench.cpu import CpuMeter  # psutil: needed to run, not to read --help or compare
 
     meter = CpuMeter()
@@ -380,6 +381,7 @@ def main(argv=None) -> int:
         print("Stopping the stack ...", flush=True)
     meta["duration_s"] = round(time.monotonic() - clock, 1)
     meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    meta["python_pace_us_at_end"] = round(python_pace(), 2)
     full = report.build_report(meta, bench.results)
     path = report.write_report(full, OUTPUT_DIR, stamp)
     print()

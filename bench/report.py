@@ -179,10 +179,23 @@ def render(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)])
 
 
+def pace_line(meta: dict) -> str | None:
+    """The machine's Python pace at the run's start and end (bench/pace.py), if recorded."""
+    start, end = meta.get("python_pace_us_at_start"), meta.get("python_pace_us_at_end")
+    if start is None:
+        return None
+    at_end = f", {end:.2f} at its end" if end is not None else ""
+    return (f"Machine pace (bench/pace.py; lower is faster): {start:.2f} us per unit of Python work "
+            f"at the run's start{at_end}")
+
+
 def render_report(report: dict) -> str:
     results = report["results"]
     parts = [render(MEASUREMENT_HEADER, measurement_rows(results)), "",
              render(TARGET_HEADER, target_rows(report["targets"]))]
+    pace = pace_line(report["meta"])
+    if pace:
+        parts += ["", pace]
     statements = dig(results, "booking.statements")
     if statements and statements.get("per_booking"):
         per = statements["per_booking"]
@@ -233,6 +246,12 @@ def compare(before: dict, after: dict) -> str:
             continue
         change = ratio(new.get(key), old.get(key))
         rows.append([key, fmt(old.get(key)), fmt(new.get(key)), "-" if change is None else f"{change:.2f}x"])
+    for key in ("python_pace_us_at_start", "python_pace_us_at_end"):
+        old_pace, new_pace = before["meta"].get(key), after["meta"].get(key)
+        if old_pace is not None or new_pace is not None:
+            change = ratio(new_pace, old_pace)
+            rows.append([f"machine: {key} (lower is faster)", fmt(old_pace), fmt(new_pace),
+                         "-" if change is None else f"{change:.2f}x"])
     header = ["measurement", before["meta"].get("started", "before"), after["meta"].get("started", "after"),
               "after/before"]
     return render(header, rows)

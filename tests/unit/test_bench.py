@@ -9,6 +9,7 @@ import pytest
 from bench import report
 from bench.__main__ import parse_args
 from bench.load import OK, LoadResult, closed_loop, latency_summary, median_run, percentile
+from bench.pace import python_pace
 from bench.seed_load import STRIDE, SeedLayout, slot_order, slots_per_place, status_of
 
 
@@ -204,3 +205,20 @@ def test_statements_are_counted_per_database_of_the_run_within_the_window():
                        "reservations": {"total": 1, "by_kind": {"INSERT": 1}}}
     assert per_booking(counted, 2) == {"payments": 1.0, "reservations": 0.5, "all": 1.5}
     assert per_booking(counted, 0) == {}
+
+
+def test_machine_pace_is_shown_in_the_report_and_compared():
+    meta = {"started": "before", "python_pace_us_at_start": 11.7, "python_pace_us_at_end": 12.1}
+    text = report.render_report(report.build_report(meta, sample_results()))
+    assert "11.70 us per unit of Python work at the run's start, 12.10 at its end" in text
+    after = report.build_report({"started": "after", "python_pace_us_at_start": 5.85}, sample_results())
+    line = next(line for line in report.compare(report.build_report(meta, sample_results()), after).splitlines()
+                if line.startswith("machine: python_pace_us_at_start"))
+    assert line.split()[-1] == "0.50x"
+    assert "Machine pace" not in report.render_report(report.build_report({}, sample_results()))
+
+
+def test_machine_pace_is_per_unit_of_work_not_per_round():
+    short, long = python_pace(rounds=3, iterations=50), python_pace(rounds=3, iterations=500)
+    assert 0 < short and 0 < long
+    assert 0.2 < long / short < 5  # ten times the work per round, about the same per unit
