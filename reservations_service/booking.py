@@ -187,7 +187,7 @@ class Booking:
     # -- read ---------------------------------------------------------------------------
 
     def get(self, actor, reservation_id):
-        with self.sessions.transaction() as session:
+        with self.sessions.read() as session:
             return self._visible(ReservationRepository(session).get(reservation_id), actor, "read")
 
     def search(self, actor, query):
@@ -196,7 +196,7 @@ class Booking:
             filters["user_id"] = query.get("user_id")
         else:
             filters["user_id"] = actor["user_id"]  # customers see their own, whatever they ask
-        with self.sessions.transaction() as session:
+        with self.sessions.read() as session:
             return ReservationRepository(session).search(query["limit"], query["offset"], **filters)
 
     # -- change -------------------------------------------------------------------------

@@ -17,11 +17,11 @@ class Places:
             return PlaceRepository(session).add(Place(**fields, created_at=now, updated_at=now))
 
     def get(self, place_id):
-        with self.sessions.transaction() as session:
+        with self.sessions.read() as session:
             return self._place(PlaceRepository(session), place_id)
 
     def listing(self, limit, offset):
-        with self.sessions.transaction() as session:
+        with self.sessions.read() as session:
             return PlaceRepository(session).listing(limit, offset)
 
     def update(self, place_id, changes):
@@ -46,7 +46,7 @@ class Places:
     def availability(self, place_id, frm, to):
         """Booked and free intervals of [frm, to)."""
         span = validate_query_span(frm, to)
-        with self.sessions.transaction() as session:
+        with self.sessions.read() as session:
             place = self._place(PlaceRepository(session), place_id)
             taken = ReservationRepository(session).occupied_windows(place.id, span.start, span.end, self.clock())
         booked = merge([Window(start, end).clip(span) for start, end in taken])
