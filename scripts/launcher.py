@@ -76,11 +76,10 @@ class Stack:
                 "BOOKIFY_CONFIG": str(self.root / self.config), **self.env}
 
     def prepare(self) -> None:
-        """Run `python -m scripts.migrate` then `python -m scripts.seed` with the stack's env."""
+        """Migrate and seed (`python -m scripts.prepare`) with the stack's env."""
         (self.root / "var").mkdir(exist_ok=True)  # default SQLite files live there
-        for module in ("scripts.migrate", "scripts.seed"):
-            subprocess.run([sys.executable, "-m", module], cwd=self.root,
-                           env=self._child_env(), check=True)
+        subprocess.run([sys.executable, "-m", "scripts.prepare"], cwd=self.root,
+                       env=self._child_env(), check=True)
 
     def start(self) -> None:
         """Spawn one `nameko run` per service, each in its own process group, logging to log_dir."""

@@ -13,10 +13,11 @@ from tests.e2e.conftest import running_stack
 RACERS = 24
 
 
-@pytest.fixture(params=BACKENDS)
-def two_instance_api(request, tmp_path):
+@pytest.fixture(scope="module", params=BACKENDS)
+def two_instance_api(request, tmp_path_factory):
+    """One stack per backend for the module: each test books a place of its own."""
     services = SERVICES + ["reservations_service.service"]  # a second instance on the same queue
-    with running_stack(request.param, tmp_path, services=services) as api:
+    with running_stack(request.param, tmp_path_factory.mktemp(f"race-{request.param}"), services=services) as api:
         yield api
 
 
