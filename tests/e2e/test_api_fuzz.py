@@ -19,7 +19,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,response_schema_conformanc
           "content_type_conformance,error_shape,security_headers")
 HOOKS = Path(__file__).resolve().parents[1] / "security" / "fuzz_checks.py"
 # Examples per operation: signed-out and customer runs reach less, so they get fewer.
-DEFAULT_EXAMPLES = {"anonymous": 6, "customer": 8, "admin": 25}
+DEFAULT_EXAMPLES = {"anonymous": 5, "customer": 6, "admin": 15}
 # A longer run (BOOKIFY_FUZZ_EXAMPLES) gets the time it needs; the default fits the usual limit.
 TIMEOUT = 3600 if os.environ.get("BOOKIFY_FUZZ_EXAMPLES") else 240
 
