@@ -44,7 +44,7 @@ shell: venv ## operator console on the running system (docs/operators.md)
 
 test: venv ## run the test suite (starts RabbitMQ/MariaDB first if needed)
 	bash scripts/ensure_infra.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m scripts.run_tests $(PYTEST_ARGS)
 
 migrate: venv ## apply database migrations
 	$(PY) -m scripts.migrate
