@@ -1,8 +1,8 @@
 """How fast this machine runs Python at the moment, as one number.
 
 The machine the benchmark runs on is shared, and its pace drifts: on 2026-11-30 the same
-code took 48 ms of CPU per booking in one run and 104 ms in another, hours apart, while
-the plain kombu baseline moved far less (its time is mostly the kernel's). A run records
+code took 3.3 ms of CPU per gateway->service request in one run and 7.8 ms in another,
+hours apart, while the plain kombu baseline moved far less (its time is mostly the kernel's). A run records
 this figure at its start and end, so two runs can be told apart by the machine before
 they are compared by the code: a change that makes the services cheaper shows up in their
 CPU per request *relative to the pace*.
