@@ -196,10 +196,9 @@ class Sessions:
         self._read_factory = sessionmaker(read_engine, expire_on_commit=False) if read_engine else self.factory
 
     @classmethod
-    def for_url(cls, url, pool_size=12, read_pool_size=None):
-        """`read_pool_size`: connections kept for `read()` (default: `pool_size`)."""
-        return cls(create_engine(url, pool_size=pool_size),
-                   create_read_engine(url, pool_size=read_pool_size or pool_size))
+    def for_url(cls, url, pool_size=12):
+        """`pool_size` connections for `transaction()`, as many for `read()`."""
+        return cls(create_engine(url, pool_size=pool_size), create_read_engine(url, pool_size=pool_size))
 
     @contextmanager
     def transaction(self):

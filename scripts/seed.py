@@ -39,5 +39,9 @@ def seed_all(config, demo=False):
               + ", ".join(place["name"] for place in reservations_seed.DEMO_PLACES))
 
 
+def main(config):
+    seed_all(config, demo=os.environ.get("BOOKIFY_DEMO_DATA") == "1")
+
+
 if __name__ == "__main__":
-    seed_all(bookify_config.load(), demo=os.environ.get("BOOKIFY_DEMO_DATA") == "1")
+    main(bookify_config.load())
