@@ -53,6 +53,7 @@ from nameko.constants import (
     MAX_WORKERS_CONFIG_KEY,
     NON_PERSISTENT,
 )
+from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import (
     ContainerBeingKilled,
     IncorrectSignature,
@@ -596,6 +597,17 @@ class _TolerantConsumer(Consumer):
             super().requeue_message(message)
         except _CONNECTION_ERRORS:
             pass
+
+
+class EventHandler(NamekoEventHandler):
+    """nameko's `@event_handler`, acking through `_TolerantConsumer`: nameko's consumer let
+    a BrokenPipeError from acking on a connection the broker had just dropped escape the
+    worker, which killed the whole container. The broker redelivers the event instead."""
+
+    consumer_cls = _TolerantConsumer
+
+
+event_handler = EventHandler.decorator
 
 
 class RpcResponder(RpcConsumer):

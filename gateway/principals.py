@@ -7,12 +7,13 @@ import time
 from collections import OrderedDict
 
 import nameko
-from nameko.events import BROADCAST, event_handler
+from nameko.events import BROADCAST
 from nameko.extensions import DependencyProvider
 
 from common.config import section
 from common.errors import Unauthenticated
 from common.permissions import Principal
+from common.rpc import event_handler
 from common.tokens import TokenCodec, TokenSettings
 
 COOKIE_NAME = "Authentication"

@@ -18,10 +18,11 @@ import logging
 
 import eventlet
 import nameko
-from nameko.events import SERVICE_POOL, EventHandler
+from nameko.events import SERVICE_POOL
 
 from common.dead_letters import DeadLetterQueue
 from common.errors import ServiceUnavailable
+from common.rpc import EventHandler
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.reservat
 `actor` is who acts: None from the console (full trust), the gateway passes the caller."""
 import kombu
 import nameko
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
@@ -29,7 +28,7 @@ from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
-from common.rpc import TimedServiceRpc, rpc
+from common.rpc import TimedServiceRpc, event_handler, rpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
