@@ -7,6 +7,7 @@ from nameko.testing.services import entrypoint_hook
 from auth_service.models import OutboxMessage
 from auth_service.service import AuthService
 from common.events import EventRecorder, OutboxRelay
+from tests.conftest import first_words
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.service.amqp_probe import EventProbe
 
@@ -60,6 +61,53 @@ def test_a_relay_woken_by_a_commit_skips_the_pending_count(auth_db, service_conf
     relay.close()
     assert not [statement for statement in statements if "count(" in statement.lower()]
     assert probe.drain(timeout=5) == [("user_registered", body)]
+
+
+def test_a_relay_pass_marks_its_whole_batch_in_one_update(auth_db, service_config, probe, sent_statements):
+    bodies = [_record(auth_db, user_id=user_id) for user_id in (11, 12, 13)]
+    statements = sent_statements(auth_db)
+    relay = OutboxRelay(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth")
+    assert relay.relay_pending(known_pending=True) == 3
+    relay.close()
+    # (SQLite also sends its BEGIN IMMEDIATE.)
+    assert [word for word in first_words(statements) if word != "BEGIN"] == ["SELECT", "UPDATE"]
+    assert " IN (" in statements[-1]  # one statement for the three rows, not one per row
+    assert relay.pending_count() == 0
+    assert probe.drain(want=3, timeout=5) == [("user_registered", body) for body in bodies]
+
+
+class _BrokerLostAfter(OutboxRelay):
+    """A relay whose connection breaks after `sends` publishes."""
+
+    def __init__(self, *args, sends):
+        super().__init__(*args)
+        self.sends = sends
+
+    def _producer(self):
+        producer = super()._producer()
+        publish = producer.publish
+
+        def failing_publish(*args, **kwargs):
+            if self.sends == 0:
+                raise ConnectionError("connection lost")
+            self.sends -= 1
+            return publish(*args, **kwargs)
+
+        producer.publish = failing_publish
+        return producer
+
+
+def test_events_sent_before_the_broker_failed_mid_batch_are_never_sent_again(auth_db, service_config, probe):
+    bodies = [_record(auth_db, user_id=user_id) for user_id in (21, 22, 23)]
+    broken = _BrokerLostAfter(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth", sends=2)
+    with pytest.raises(ConnectionError):
+        broken.relay_pending(known_pending=True)
+    assert broken.pending_count() == 1
+
+    relay = OutboxRelay(auth_db, OutboxMessage, service_config["AMQP_URI"], "auth")
+    assert relay.relay_pending() == 1
+    relay.close()
+    assert probe.drain(want=4, timeout=3) == [("user_registered", body) for body in bodies]
 
 
 def test_registration_during_a_broker_outage_is_announced_once_the_broker_is_back(
