@@ -66,31 +66,28 @@ class Booking:
         fingerprint = _fingerprint(fields)
         try:
             with self.sessions.transaction() as session:
-                earlier = None
-                if idempotency_key:
-                    earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
-                if earlier is None:
-                    reservation = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
-                    if isinstance(reservation, _Replay):
-                        return self._replay(reservation.earlier, fingerprint)
+                held = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
         except IntegrityError:  # the same key raced in from a parallel request, which won
             with self.sessions.transaction() as session:
                 earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
                 return self._replay(earlier, fingerprint)
-        if earlier is not None:  # outside the transaction: it may have to finish the charge
-            return self._replay(earlier, fingerprint, resume=True)
-        return self._charge_and_confirm(reservation)
+        if isinstance(held, _Replay):  # outside the transaction: it may have to finish the charge
+            return self._replay(held.earlier, fingerprint, resume=True)
+        return self._charge_and_confirm(held)
 
     def _hold(self, session, user_id, fields, window, now, idempotency_key, fingerprint):
+        """The new pending reservation, or the _Replay of the earlier one with this key.
+        The key is looked up under the place's lock only: a parallel retry with it may
+        just have held the window, and must be found rather than refused as taken. (A
+        retry pays for that lock; the usual request saves a round trip.)"""
         place = PlaceRepository(session).active(fields["place_id"], for_update=True)
-        if place is None:
-            raise NotFound("Place not found", {"place_id": fields["place_id"]})
         reservations = ReservationRepository(session)
         if idempotency_key:
-            # Again under the place's lock: a parallel retry with this key may just have held it.
             earlier = reservations.by_idempotency_key(user_id, idempotency_key)
             if earlier is not None:
-                return _Replay(earlier)
+                return _Replay(earlier)  # even if the place was retired since
+        if place is None:
+            raise NotFound("Place not found", {"place_id": fields["place_id"]})
         if reservations.occupied_windows(place.id, window.start, window.end, now):
             raise SlotUnavailable("This window is already booked", {"place_id": place.id})
         return reservations.add(Reservation(
@@ -310,12 +307,13 @@ class Booking:
         whose booking is gone. The event counts as handled only once its effect is
         committed, so a crash midway means a redelivery does the work."""
         now = self.clock()
+        with self.sessions.read() as session:
+            if ReservationRepository(session).confirmed_by(event["reservation_id"], event["payment_id"]):
+                # The usual case: the booking request confirmed it with this very payment.
+                # Nothing to do, so nothing to remember, no row lock, no transaction.
+                return
         with self.sessions.transaction() as session:
             reservations = ReservationRepository(session)
-            if reservations.confirmed_by(event["reservation_id"], event["payment_id"]):
-                # The usual case: the booking request confirmed it with this very payment.
-                # Nothing to do, so nothing to remember and no row lock to take.
-                return
             processed = ProcessedEvents(session)
             if processed.seen(event["event_id"]):
                 return

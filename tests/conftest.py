@@ -11,6 +11,7 @@ eventlet.monkey_patch()  # nameko 3's pytest plugin no longer does it; container
 import os  # noqa: E402
 import uuid  # noqa: E402
 
+import pymysql  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from argon2 import PasswordHasher  # noqa: E402
@@ -46,8 +47,8 @@ def drop_databases(template, services):
 
 @pytest.fixture
 def sent_statements():
-    """`record(sessions)` -> a list that fills with the SQL sent on those sessions' engine
-    from then on, until the test ends: to count round trips."""
+    """`record(sessions)` -> a list that fills with the SQL sent on those sessions' engines
+    (`transaction()`'s and `read()`'s) from then on, until the test ends: to count round trips."""
     listening = []
 
     def record(sessions):
@@ -56,13 +57,29 @@ def sent_statements():
         def listener(conn, cursor, statement, *args):
             sent.append(statement)
 
-        sa.event.listen(sessions.engine, "before_cursor_execute", listener)
-        listening.append((sessions.engine, listener))
+        for engine in {sessions.engine, sessions.read_engine or sessions.engine}:
+            sa.event.listen(engine, "before_cursor_execute", listener)
+            listening.append((engine, listener))
         return sent
 
     yield record
     for engine, listener in listening:
         sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+@pytest.fixture
+def commands_sent(monkeypatch):
+    """Every command PyMySQL sends from now on, as (command number, SQL): COMMITs included,
+    which SQLAlchemy's statement events never see."""
+    sent = []
+    execute = pymysql.connections.Connection._execute_command
+
+    def recording(self, command, sql):
+        sent.append((command, sql if isinstance(sql, str) else sql.decode(errors="replace")))
+        return execute(self, command, sql)
+
+    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", recording)
+    return sent
 
 
 def first_words(statements):

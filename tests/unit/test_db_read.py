@@ -1,7 +1,6 @@
 """`Sessions.read()`: a unit of work that only reads costs its statements and nothing more on
 MariaDB (no COMMIT round trip), refuses writes, and sees what is committed; on SQLite it is
 `transaction()`."""
-import pymysql
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,20 +31,6 @@ def notes_db(request, tmp_path):
 def _add(sessions, text):
     with sessions.transaction() as session:
         session.add(Note(text=text))
-
-
-@pytest.fixture
-def commands_sent(monkeypatch):
-    """Every command PyMySQL sends from now on, as (command number, SQL)."""
-    sent = []
-    execute = pymysql.connections.Connection._execute_command
-
-    def recording(self, command, sql):
-        sent.append((command, sql if isinstance(sql, str) else sql.decode(errors="replace")))
-        return execute(self, command, sql)
-
-    monkeypatch.setattr(pymysql.connections.Connection, "_execute_command", recording)
-    return sent
 
 
 def test_a_read_sees_what_is_committed(notes_db):
