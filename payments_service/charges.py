@@ -107,9 +107,10 @@ class Charges:
         return self._settle(payment.id, intent)
 
     def _settle(self, payment_id, intent, failure=None, our_call=True):
-        """Apply Stripe's answer (an intent, or a decline) to the payment, once."""
+        """Apply Stripe's answer (an intent, or a decline) to the payment, once. The payment
+        is returned without its refunds: it was pending, and a pending payment has none."""
         with self.sessions.transaction() as session:
-            payment = PaymentRepository(session).lock(payment_id)
+            payment = PaymentRepository(session).lock(payment_id, with_refunds=False)
             if our_call:
                 payment.stripe_call_started_at = None  # our call is over, whatever it said
             if failure is not None:
@@ -270,7 +271,8 @@ class Charges:
         if payment.status == PENDING:
             intent = self._look_up(payment)
             if intent is not None:
-                payment = self._settle(payment.id, intent, our_call=False)
+                self._settle(payment.id, intent, our_call=False)
+                payment = self.get(payment_id)
         for refund in [r for r in payment.refunds if r.status == PENDING]:
             claimed = self._claim_refund(payment.id, refund.id)
             if claimed is not None:

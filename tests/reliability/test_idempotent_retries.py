@@ -10,7 +10,7 @@ from common.events import EventRecorder
 from payments_service.charges import Charges
 from payments_service.models import OutboxMessage as PaymentOutbox
 from payments_service.repository import PaymentRepository
-from payments_service.stripe_gateway import StripeUnavailable
+from payments_service.stripe_gateway import Intent, StripeUnavailable
 from reservations_service.booking import RESUME_AFTER
 from tests.service.test_payments_service import payments_db  # noqa: F401  (fixture)
 from tests.unit.auth_fixtures import clock  # noqa: F401  (fixture)
@@ -109,3 +109,20 @@ def test_a_retried_charge_tells_stripe_away_from_another_worker_asking(payments_
     with pytest.raises(ServiceUnavailable) as busy:
         charges.charge(order)
     assert busy.value.details["in_flight"] is True and stripe.calls == asked  # Stripe not asked again
+
+
+class StripeSays:
+    """A StripeGateway whose PaymentIntents all succeed at once."""
+
+    def create_intent(self, amount, currency, **_):
+        return Intent(id="pi_1", status="succeeded", amount=amount, currency=currency)
+
+
+def test_a_charge_settles_without_reading_refunds_a_pending_payment_cannot_have(
+        payments_db, sent_statements):  # noqa: F811
+    charges = Charges(payments_db, EventRecorder(PaymentOutbox), StripeSays())
+    sent = sent_statements(payments_db)
+    payment = charges.charge({"reservation_id": 13, "user_id": 7, "amount": 1200, "currency": "usd",
+                              "payment_method": "pm_card_visa", "idempotency_key": "reservation-13"})
+    assert payment.status == "succeeded" and payment.refunds == []
+    assert not [statement for statement in sent if "FROM refunds" in statement]
