@@ -3,6 +3,8 @@ StripeDeclined (Stripe said no) or StripeUnavailable (no answer we can trust).""
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import requests
+import requests.adapters
 import stripe
 
 # PaymentIntent statuses, as the payments domain sees them.
@@ -89,12 +91,12 @@ class StripeGateway:
     """PaymentIntents, refunds and webhook events through the official SDK.
     An empty `api_base` means api.stripe.com; tests point it at localstripe."""
 
-    def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret=""):
+    def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret="", connections=16):
         self.webhook_secret = webhook_secret
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
-            http_client=stripe.RequestsClient(timeout=timeout),
+            http_client=stripe.RequestsClient(timeout=timeout, session=_shared_session(connections)),
             # No SDK retries: an unanswered create is settled by reconcile, by the webhook or
             # by the caller retrying with its idempotency key (and localstripe ignores
             # Idempotency-Key, so an SDK retry there would charge twice).
@@ -184,6 +186,18 @@ class StripeGateway:
             raise InvalidWebhook("payload", "Not a Stripe event: no id or type")
         return WebhookEvent(id=data["id"], type=data["type"],
                             object=(data.get("data") or {}).get("object") or {})
+
+
+def _shared_session(connections):
+    """One HTTP session for every worker, keeping up to `connections` connections to Stripe
+    alive. Without it the SDK keeps a session per thread, and under eventlet a thread is a
+    greenthread: every nameko worker, so every charge, opened a new connection (and, to the
+    real Stripe, paid a TLS handshake)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 @contextmanager

@@ -114,6 +114,7 @@ class SlowLink:
     def __init__(self, upstream_port, delay=0.0):
         self.upstream = ("127.0.0.1", upstream_port)
         self.delay = delay
+        self.connections = 0  # accepted so far
         self.listener = eventlet.listen(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self._acceptor = eventlet.spawn(self._accept)
@@ -121,6 +122,7 @@ class SlowLink:
     def _accept(self):
         while True:
             client, _ = self.listener.accept()
+            self.connections += 1
             upstream = eventlet.connect(self.upstream)
             eventlet.spawn(self._pipe, client, upstream, False)
             eventlet.spawn(self._pipe, upstream, client, True)

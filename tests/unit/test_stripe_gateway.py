@@ -4,6 +4,7 @@ import json
 import time
 import uuid
 
+import eventlet
 import pytest
 
 from payments_service.stripe_gateway import (
@@ -36,6 +37,22 @@ def test_a_good_card_is_charged_and_the_intent_reads_back(gateway):
     assert intent.id.startswith("pi_")
     assert intent.metadata["reservation_id"] == "12"  # Stripe metadata values are strings
     assert gateway.retrieve_intent(intent.id) == intent
+
+
+def test_workers_share_kept_alive_connections_to_stripe(localstripe):  # noqa: F811
+    """Each nameko worker is a greenthread of its own; the SDK alone would open a connection
+    for each of them."""
+    link = SlowLink(localstripe.port)
+    try:
+        gateway = StripeGateway("sk_test_unit", link.url, timeout=5)
+        for _ in range(3):  # three workers, one after another
+            assert eventlet.spawn(_charge, gateway).wait().outcome == "succeeded"
+        assert link.connections == 1
+        charges = [eventlet.spawn(_charge, gateway) for _ in range(4)]  # four at once
+        assert [charge.wait().outcome for charge in charges] == ["succeeded"] * 4
+        assert link.connections <= 4
+    finally:
+        link.close()
 
 
 def test_a_declined_card_is_a_decline_with_stripes_code(gateway):
