@@ -59,19 +59,17 @@ class Charges:
         now = self.clock()
         try:
             with self.sessions.transaction() as session:
-                payments = PaymentRepository(session)
-                existing = payments.by_idempotency_key(order["idempotency_key"])
-                if existing is not None:
-                    return existing, False
                 # Written before Stripe is asked: a crash mid-charge leaves a row to reconcile.
-                return payments.add(Payment(
+                # Inserted without looking first: a key seen before (a retry, a race) fails
+                # the unique index, and the stored payment is read below. Most keys are new.
+                return PaymentRepository(session).add(Payment(
                     idempotency_key=order["idempotency_key"], reference=uuid.uuid4().hex,
                     reservation_id=order["reservation_id"], user_id=order["user_id"],
                     amount=order["amount"], currency=order["currency"],
                     payment_method=order["payment_method"], status=PENDING, refunded_amount=0,
                     stripe_call_started_at=now, created_at=now, updated_at=now,
                 )), True
-        except IntegrityError:  # a concurrent charge with the same key committed first
+        except IntegrityError:  # this key was used before, or a concurrent charge committed it first
             with self.sessions.transaction() as session:
                 return PaymentRepository(session).by_idempotency_key(order["idempotency_key"]), False
 
@@ -290,16 +288,16 @@ class Charges:
         answer = {"event_id": event.id, "type": event.type, "duplicate": True}
         try:
             with self.sessions.transaction() as session:
-                events = StripeEventRepository(session)
-                if events.get(event.id) is not None:
-                    return answer
                 payment = self._payment_of(session, event.object) if event.type in INTENT_EVENTS else None
-                events.add(StripeEvent(id=event.id, type=event.type, received_at=self.clock(),
-                                       payment_id=payment.id if payment is not None else None))
+                # An event seen before fails the primary key here, and nothing is applied
+                # (IntegrityError, below): one statement instead of a look first.
+                StripeEventRepository(session).add(StripeEvent(
+                    id=event.id, type=event.type, received_at=self.clock(),
+                    payment_id=payment.id if payment is not None else None))
                 if payment is not None:
                     intent = Intent.from_stripe(event.object)
                     self._apply(session, payment, intent.outcome, intent.id, intent.failure_reason)
-        except IntegrityError:  # the same event delivered twice at once: the other one applied it
+        except IntegrityError:  # delivered before, or twice at once: the other delivery applied it
             return answer
         return dict(answer, duplicate=False)
 

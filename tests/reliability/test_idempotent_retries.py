@@ -2,6 +2,8 @@
 scripted payments collaborator: the hold of a first request that died is finished (with the
 same Stripe key, never a second booking), a hold still being charged is 409, and a hold that
 expired is never answered as a success."""
+import json
+
 import pytest
 
 from common.db import utcnow
@@ -10,8 +12,9 @@ from common.events import EventRecorder
 from payments_service.charges import Charges
 from payments_service.models import OutboxMessage as PaymentOutbox
 from payments_service.repository import PaymentRepository
-from payments_service.stripe_gateway import Intent, StripeUnavailable
+from payments_service.stripe_gateway import Intent, StripeUnavailable, WebhookEvent
 from reservations_service.booking import RESUME_AFTER
+from tests.conftest import first_words
 from tests.service.test_payments_service import payments_db  # noqa: F401  (fixture)
 from tests.unit.auth_fixtures import clock  # noqa: F401  (fixture)
 from tests.unit.test_booking import CUSTOMER, ask, booking, payments, place, status_of  # noqa: F401
@@ -112,17 +115,46 @@ def test_a_retried_charge_tells_stripe_away_from_another_worker_asking(payments_
 
 
 class StripeSays:
-    """A StripeGateway whose PaymentIntents all succeed at once."""
+    """A StripeGateway whose PaymentIntents all succeed at once, and whose webhooks are
+    taken as signed."""
 
     def create_intent(self, amount, currency, **_):
         return Intent(id="pi_1", status="succeeded", amount=amount, currency=currency)
 
+    def parse_webhook(self, payload, signature):
+        event = json.loads(payload)
+        return WebhookEvent(id=event["id"], type=event["type"], object=event["data"]["object"])
 
-def test_a_charge_settles_without_reading_refunds_a_pending_payment_cannot_have(
+
+def _sql(statements):
+    return [word for word in first_words(statements) if word != "BEGIN"]  # SQLite's BEGIN IMMEDIATE
+
+
+def test_a_new_charge_inserts_its_payment_without_looking_for_it_first(
         payments_db, sent_statements):  # noqa: F811
     charges = Charges(payments_db, EventRecorder(PaymentOutbox), StripeSays())
+    order = {"reservation_id": 13, "user_id": 7, "amount": 1200, "currency": "usd",
+             "payment_method": "pm_card_visa", "idempotency_key": "reservation-13"}
     sent = sent_statements(payments_db)
-    payment = charges.charge({"reservation_id": 13, "user_id": 7, "amount": 1200, "currency": "usd",
-                              "payment_method": "pm_card_visa", "idempotency_key": "reservation-13"})
+    payment = charges.charge(order)
     assert payment.status == "succeeded" and payment.refunds == []
-    assert not [statement for statement in sent if "FROM refunds" in statement]
+    # The payment row; then, settling, the locked payment (not its refunds: it has none),
+    # payment_succeeded in the outbox, and the payment's new state.
+    assert _sql(sent) == ["INSERT", "SELECT", "INSERT", "UPDATE"]
+    assert charges.charge(order).id == payment.id  # the key again: the stored payment
+    with pytest.raises(Conflict):
+        charges.charge(dict(order, amount=1300))
+
+
+def test_a_stripe_event_is_applied_once_without_looking_for_it_first(payments_db, sent_statements):  # noqa: F811
+    charges = Charges(payments_db, EventRecorder(PaymentOutbox), StripeSays())
+    payment = charges.charge({"reservation_id": 14, "user_id": 7, "amount": 1200, "currency": "usd",
+                              "payment_method": "pm_card_visa", "idempotency_key": "reservation-14"})
+    event = json.dumps({"id": "evt_14", "type": "payment_intent.succeeded",
+                        "data": {"object": {"id": "pi_1", "status": "succeeded", "amount": 1200,
+                                            "currency": "usd", "metadata": {}}}})
+    sent = sent_statements(payments_db)
+    assert charges.handle_webhook(event, "signed")["duplicate"] is False
+    assert _sql(sent) == ["SELECT", "INSERT"]  # its payment, locked; the event (already settled)
+    assert charges.handle_webhook(event, "signed")["duplicate"] is True
+    assert charges.get(payment.id).status == "succeeded"
