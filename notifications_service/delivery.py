@@ -138,10 +138,8 @@ class Deliveries:
 
     def _sent(self, claim, message_id):
         with self.sessions.transaction() as session:
-            notification = self._finish(session, claim, SENT)
-            notification.provider_message_id = message_id
-            notification.last_error = None
-            self._announce(session, "notification_sent", notification)
+            self._finish(session, claim, SENT, provider_message_id=message_id, last_error=None)
+            self._announce(session, "notification_sent", claim)
         self.on_status(claim.channel, SENT)
         log.info("notification %s (%s %s) sent on attempt %s", claim.id, claim.channel, claim.template,
                  claim.attempts)
@@ -151,7 +149,7 @@ class Deliveries:
         if self.policy.exhausted(claim.attempts):
             return self._failed(claim, f"gave up after {claim.attempts} attempts: {error}")
         with self.sessions.transaction() as session:
-            self._finish(session, claim, RETRYING).last_error = error[:500]
+            self._finish(session, claim, RETRYING, last_error=error[:500])
         self.on_status(claim.channel, RETRYING)
         delay = self.policy.delay(claim.attempts)
         log.info("notification %s: attempt %s failed (%s); retry in %.1fs", claim.id, claim.attempts, error, delay)
@@ -160,21 +158,16 @@ class Deliveries:
     def _failed(self, claim, reason):
         reason = reason[:500]
         with self.sessions.transaction() as session:
-            notification = self._finish(session, claim, FAILED)
-            notification.last_error = reason
-            self._announce(session, "notification_failed", notification)
+            self._finish(session, claim, FAILED, last_error=reason)
+            self._announce(session, "notification_failed", claim)
         self.on_status(claim.channel, FAILED)
         log.warning("notification %s (%s to user %s) failed: %s", claim.id, claim.channel, claim.user_id, reason)
         return Outcome(claim.id, DEAD, reason=reason)
 
-    def _finish(self, session, claim, status):
-        notification = NotificationRepository(session).lock(claim.id)
-        notification.status = status
-        notification.sending_until = None
-        notification.updated_at = self.clock()
-        return notification
+    def _finish(self, session, claim, status, **fields):
+        """The attempt's result, in one UPDATE: the claim holds all the event needs."""
+        NotificationRepository(session).finish(claim.id, status, self.clock(), **fields)
 
-    def _announce(self, session, event_type, notification):
-        self.events.record(session, event_type, notification_id=notification.id, user_id=notification.user_id,
-                           channel=notification.channel, template=notification.template,
-                           attempts=notification.attempts)
+    def _announce(self, session, event_type, claim):
+        self.events.record(session, event_type, notification_id=claim.id, user_id=claim.user_id,
+                           channel=claim.channel, template=claim.template, attempts=claim.attempts)

@@ -17,6 +17,14 @@ class NotificationRepository(SqlRepository[Notification]):
         """The notification row-locked until commit, re-read even if this session holds it."""
         return self.session.get(Notification, notification_id, with_for_update=True, populate_existing=True)
 
+    def finish(self, notification_id, status, now, **fields):
+        """Record an attempt's result (`fields`: provider_message_id, last_error) and end its
+        lease, in one UPDATE that does not read the row first."""
+        self.session.execute(
+            sa.update(Notification).where(Notification.id == notification_id)
+            .values(status=status, sending_until=None, updated_at=now, **fields)
+            .execution_options(synchronize_session=False))
+
     def search(self, limit, offset, user_id=None, status=None, channel=None):
         where = []
         if user_id is not None:

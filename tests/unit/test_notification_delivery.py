@@ -11,6 +11,7 @@ from common.events import EventRecorder
 from notifications_service.delivery import DEAD, DEFER, DONE, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import Notification, OutboxMessage
 from notifications_service.providers import ProviderPermanentError, ProviderTemporaryError
+from tests.conftest import first_words
 from tests.service.notifications_fixtures import notifications_db  # noqa: F401  (fixture)
 
 T0 = datetime(2027, 1, 1, 9, tzinfo=UTC)
@@ -107,6 +108,17 @@ def test_a_sent_notification_records_the_provider_id_and_is_announced(notificati
     again = _deliveries(notifications_db, provider, clock).deliver(notification_id)
     assert (again.action, again.reason) == (DONE, "already sent")
     assert len(provider.sent) == 1 and _row(notifications_db, notification_id).attempts == 1
+
+
+def test_a_delivery_records_its_result_without_reading_the_row_again(
+        notifications_db, notification, clock, sent_statements):  # noqa: F811
+    notification_id = notification()
+    sent = sent_statements(notifications_db)
+    _deliveries(notifications_db, ScriptedProvider("sg-124"), clock).deliver(notification_id)
+    # The claim reads the row under its lock and counts the attempt; the result is one
+    # UPDATE and notification_sent in the outbox.
+    assert [word for word in first_words(sent) if word != "BEGIN"] == ["SELECT", "UPDATE", "UPDATE", "INSERT"]
+    assert _row(notifications_db, notification_id).provider_message_id == "sg-124"
 
 
 def test_temporary_failures_are_retried_with_growing_delays_then_given_up(notifications_db, notification, clock):  # noqa: F811
