@@ -118,18 +118,24 @@ class Booking:
                 details["in_flight"] = True  # another worker is charging it right now
             raise ServiceUnavailable(
                 "The payment could not be confirmed yet; the slot stays held meanwhile", details) from None
-        return self.confirm_paid(reservation.id, payment["id"])
+        return self.confirm_paid(reservation, payment["id"])
 
-    def confirm_paid(self, reservation_id, payment_id):
-        """A payment for this reservation succeeded: confirm it, or refund if the hold was
-        lost meanwhile (expired, cancelled). Safe to call more than once."""
+    def confirm_paid(self, held, payment_id):
+        """The payment for this hold (a pending reservation as it was read) succeeded: confirm
+        it, or refund if the hold was lost meanwhile (expired, cancelled). Safe to call more
+        than once."""
+        reservation_id = held.id
         with self.sessions.transaction() as session:
-            reservation = ReservationRepository(session).get_for_update(reservation_id)
-            if reservation.status == Status.pending.value:
-                reservation.payment_id = payment_id
-                self._move(reservation, Status.confirmed)
-                self._announce(session, "reservation_confirmed", reservation)
-                return reservation
+            reservations = ReservationRepository(session)
+            now = self.clock()
+            if reservations.confirm_if_pending(reservation_id, payment_id, now):
+                # The usual case, in one statement: the hold was still ours. Nothing the
+                # event tells can change while a reservation is pending.
+                held.status, held.payment_id = Status.confirmed.value, payment_id
+                held.hold_expires_at, held.updated_at = None, now
+                self._announce(session, "reservation_confirmed", held)
+                return held
+            reservation = reservations.get(reservation_id)  # settled by now: it stays as it is
             known = reservation.payment_id == payment_id
         if not known and reservation.status != Status.confirmed.value:
             self._refund_orphan(reservation_id, payment_id)

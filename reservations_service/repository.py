@@ -29,6 +29,16 @@ class ReservationRepository(SqlRepository[Reservation]):
         return self.session.scalar(sa.select(Reservation).where(
             Reservation.user_id == user_id, Reservation.idempotency_key == key))
 
+    def confirm_if_pending(self, reservation_id, payment_id, now):
+        """Confirm a reservation paid by this payment if it is still pending (one UPDATE, the
+        row locked until commit); False if it is not pending any more."""
+        confirmed = self.session.execute(
+            sa.update(Reservation)
+            .where(Reservation.id == reservation_id, Reservation.status == Status.pending.value)
+            .values(status=Status.confirmed.value, payment_id=payment_id, hold_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+        return confirmed.rowcount == 1
+
     def confirmed_by(self, reservation_id, payment_id):
         """True if the reservation is confirmed and paid by this payment (one indexed read,
         no lock: a confirmed reservation's payment never changes back)."""

@@ -202,6 +202,20 @@ def test_a_booking_looks_its_idempotency_key_up_once(booking, place, reservation
     assert len(lookups) == 1
 
 
+def test_a_booking_confirms_its_hold_in_one_statement(booking, place, reservations_db, clock, sent_statements):
+    sent = sent_statements(reservations_db)
+    reservation = booking.reserve(CUSTOMER, ask(place, clock))
+    assert reservation.status == "confirmed" and reservation.hold_expires_at is None
+    # The hold: the place locked, the overlap check, the row. The confirmation: one UPDATE
+    # (the row is not read again) and reservation_confirmed in the outbox.
+    assert [word for word in first_words(sent) if word != "BEGIN"] == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT"]
+    with reservations_db.transaction() as session:
+        stored = session.get(Reservation, reservation.id)
+        assert (stored.status, stored.payment_id, stored.hold_expires_at) == ("confirmed", 101, None)
+    announced = last_event(reservations_db, "reservation_confirmed")
+    assert (announced["reservation_id"], announced["amount"]) == (reservation.id, reservation.amount)
+
+
 def test_a_retry_is_answered_even_after_its_place_was_retired(booking, place, payments, reservations_db, clock):
     payments.next_charge_error = PaymentDeclined("declined")
     with pytest.raises(PaymentDeclined):
