@@ -18,6 +18,10 @@ class PlaceRepository(SqlRepository[Place]):
         place = self.session.get(Place, place_id, with_for_update=for_update)
         return place if place is not None and place.deleted_at is None else None
 
+    def is_active(self, place_id):
+        """Whether a place exists and can be booked, without building a Place."""
+        return self.session.execute(_ACTIVE_PLACE, {"place_id": place_id}).first() is not None
+
     def listing(self, limit, offset):
         return self.page(limit, offset, where=[Place.deleted_at.is_(None)])
 
@@ -51,16 +55,11 @@ class ReservationRepository(SqlRepository[Reservation]):
         reservations, and the new window of a reschedule still in flight. Plain rows, not
         Reservation objects: availability reads many, and building objects was most of its
         cost. The two sides are one UNION ALL, each with an index it can range over."""
-        held = sa.select(Reservation.start, Reservation.end).where(
-            Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING),
-            Reservation.start < end, Reservation.end > start)
-        rescheduling = sa.select(Reservation.pending_start, Reservation.pending_end).where(
-            Reservation.place_id == place_id, Reservation.pending_start < end,
-            Reservation.pending_end > start, Reservation.pending_expires_at > now,
-            Reservation.status == Status.confirmed.value)
+        values = {"place_id": place_id, "start": start, "end": end, "now": now}
         if exclude_id is not None:
-            held, rescheduling = (query.where(Reservation.id != exclude_id) for query in (held, rescheduling))
-        return sorted(tuple(row) for row in self.session.execute(sa.union_all(held, rescheduling)))
+            values["exclude_id"] = exclude_id
+        rows = self.session.execute(_OCCUPIED[exclude_id is not None], values)
+        return sorted(tuple(row) for row in rows)
 
     def future_blocking_count(self, place_id, now):
         return self.session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
@@ -96,6 +95,29 @@ class ReservationRepository(SqlRepository[Reservation]):
         return self.session.scalars(
             sa.select(Reservation).where(Reservation.refund_due > 0)
             .order_by(Reservation.id).limit(limit)).all()
+
+
+_ACTIVE_PLACE = sa.select(Place.id).where(Place.id == sa.bindparam("place_id"), Place.deleted_at.is_(None))
+
+
+def _occupied_query(excluding):
+    """The query of `occupied_windows`, built once with its values as parameters: building
+    it (and its cache key) on every call cost more than running it."""
+    place_id, start, end, now = (sa.bindparam(name) for name in ("place_id", "start", "end", "now"))
+    held = sa.select(Reservation.start, Reservation.end).where(
+        Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING),
+        Reservation.start < end, Reservation.end > start)
+    rescheduling = sa.select(Reservation.pending_start, Reservation.pending_end).where(
+        Reservation.place_id == place_id, Reservation.pending_start < end,
+        Reservation.pending_end > start, Reservation.pending_expires_at > now,
+        Reservation.status == Status.confirmed.value)
+    if excluding:
+        held, rescheduling = (query.where(Reservation.id != sa.bindparam("exclude_id"))
+                              for query in (held, rescheduling))
+    return sa.union_all(held, rescheduling)
+
+
+_OCCUPIED = {excluding: _occupied_query(excluding) for excluding in (False, True)}
 
 
 class ProcessedEvents(common_events.ProcessedEvents):

@@ -216,6 +216,23 @@ def test_a_booking_confirms_its_hold_in_one_statement(booking, place, reservatio
     assert (announced["reservation_id"], announced["amount"]) == (reservation.id, reservation.amount)
 
 
+def test_availability_shows_what_is_booked_and_knows_only_bookable_places(
+        booking, place, reservations_db, clock):
+    places = Places(reservations_db, clock=clock)
+    start, end = window(clock, 2, 0, hours=24)
+    assert places.availability(place.id, start, end)["booked"] == []
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, hour=10))
+    shown = places.availability(place.id, start, end)
+    assert [(w.start, w.end) for w in shown["booked"]] == [(reservation.start, reservation.end)]
+    assert shown["place_id"] == place.id and len(shown["free"]) == 2
+    with pytest.raises(NotFound):
+        places.availability(place.id + 1000, start, end)
+    booking.cancel(CUSTOMER, reservation.id)
+    places.delete(place.id)
+    with pytest.raises(NotFound):
+        places.availability(place.id, start, end)
+
+
 def test_a_retry_is_answered_even_after_its_place_was_retired(booking, place, payments, reservations_db, clock):
     payments.next_charge_error = PaymentDeclined("declined")
     with pytest.raises(PaymentDeclined):
