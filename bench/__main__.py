@@ -44,11 +44,12 @@ class Sizes:
     growth_seconds: float = 10
     grpc_calls: int = 400
     warmup_seconds: float = 2
+    profile_seconds: float = 8  # --profile: how long py-spy samples each section
 
 
 QUICK = Sizes(kombu_sequential=1000, kombu_in_flight=2000, rpc_sequential=400, rpc_in_flight=1000, rpc_rounds=1,
               gateway_seconds=3, booking_seconds=4, availability_seconds=3, growth_seconds=4, grpc_calls=150,
-              warmup_seconds=1)
+              warmup_seconds=1, profile_seconds=4)
 
 
 def parse_args(argv=None):
@@ -63,8 +64,9 @@ def parse_args(argv=None):
                         help="run localstripe as shipped, saving its whole store to disk on every write "
                              "(payments get slower as the run goes on; see docs/performance.md)")
     parser.add_argument("--profile", action="store_true",
-                        help="after the booking runs, book at 8 concurrent once more under py-spy and show "
-                             "where each process spends its CPU (var/bench/profiles/)")
+                        help="after each section's runs, run one of them again under py-spy (service->service "
+                             "RPC, gRPC unary, availability at 100k and 8 concurrent, booking at 8 concurrent) "
+                             "and show where each process spends its CPU (var/bench/profiles/)")
     parser.add_argument("--statements", action="store_true",
                         help="count the database statements each booking costs, per service, from MariaDB's "
                              "general log (slows MariaDB: use for the count, not the timings)")
@@ -204,6 +206,8 @@ class Bench:
                             "sequential": await pair.round_trips(session, sizes.rpc_sequential, 1),
                             "in_flight_10": await pair.round_trips(session, sizes.rpc_in_flight, 10)})
                         window.requests = sum(run["calls"] for run in rounds["service_to_service"][-1].values())
+                await self.profiled("rpc service->service sequential",
+                                    lambda: pair.round_trips(session, sizes.rpc_sequential, 1))
             for group in ("kombu_echo", "caller_service", "echo_service"):
                 self.meter.forget(group)
         for kind, runs in rounds.items():
@@ -244,6 +248,8 @@ class Bench:
                 with self.measuring("grpc: unary") as window:
                     section["ours"] = await asyncio.to_thread(unary_latency, unary, self.sizes.grpc_calls)
                     window.requests = section["ours"]["calls"] - section["ours"]["errors"]
+                await self.profiled("grpc unary sequential",
+                                    lambda: asyncio.to_thread(unary_latency, unary, self.sizes.grpc_calls))
             finally:
                 unary.close()
         self.meter.forget("grpc_gateway")
@@ -281,6 +287,8 @@ class Bench:
             with self.measuring(f"availability {size} c{concurrency}") as window:
                 section[f"c{concurrency}"] = await self.availability(concurrency, self.sizes.availability_seconds)
                 window.requests = section[f"c{concurrency}"]["ok"]
+        if size == "100k":
+            await self.profiled("availability 100k c8", lambda: self.availability(8, self.sizes.availability_seconds))
         self.progress(f"booking latency with {section['reservations']:,} reservations")
         # Both sizes book against an empty Stripe emulator: the growth measured is ours.
         await asyncio.to_thread(self.stack.fresh_localstripe)
@@ -305,22 +313,30 @@ class Bench:
             await asyncio.sleep(2)  # the webhooks, events and emails of the last bookings
             section["statements"] = self._statements_since(
                 started, sum(section[f"c{concurrency}"]["ok"] for concurrency in (1, 8, 16, 32)))
-        if self.profile_dir is not None:
-            await self.profiled_booking()
+        await self.profiled("booking c8", lambda: self.bookings(8, self.sizes.booking_seconds),
+                            self.sizes.booking_seconds)
 
-    async def profiled_booking(self) -> None:
-        """Book at 8 concurrent under py-spy (not counted in the figures above: sampling costs)."""
+    async def profiled(self, label: str, work, seconds: float | None = None) -> None:
+        """With --profile: run `work()` again, and again until `seconds` (default: the
+        profile's sampling time) are up, while py-spy samples every process of the stack.
+        Not counted in the figures: sampling pauses the processes it samples."""
         from bench import profile
 
+        if self.profile_dir is None:
+            return
         if not profile.available():
             self.progress("--profile: py-spy is not installed (requirements/test.in)")
             return
-        self.progress(f"booking under py-spy for {self.sizes.booking_seconds:g} s")
-        recorders = profile.start(self.stack.process_groups(), self.profile_dir, self.sizes.booking_seconds)
-        await self.bookings(8, self.sizes.booking_seconds)
+        seconds = seconds or self.sizes.profile_seconds
+        self.progress(f"{label} under py-spy for {seconds:g} s")
+        out_dir = self.profile_dir / label.replace(" ", "_").replace(">", "")
+        recorders = profile.start(self.stack.process_groups(), out_dir, seconds)
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            await work()
         await asyncio.to_thread(profile.finish, recorders)
-        self.results["profile"] = profile.summarise(self.profile_dir)
-        print(profile.render(self.results["profile"]), flush=True)
+        summary = self.results.setdefault("profile", {})[label] = profile.summarise(out_dir)
+        print(profile.render(summary, f"While {label}: where each process spends its CPU"), flush=True)
 
     async def run(self, sections: list[str]) -> None:
         await self.setup()

@@ -121,8 +121,8 @@ def summarise(out_dir: Path) -> dict:
     return summary
 
 
-def render(summary: dict) -> str:
-    lines = ["Where each process spends its CPU (py-spy samples; % of that process's busy samples)"]
+def render(summary: dict, title: str = "Where each process spends its CPU") -> str:
+    lines = [f"{title} (py-spy samples; % of that process's busy samples)"]
     for group, info in sorted(summary.items(), key=lambda item: -item[1]["samples"]):
         layers = ", ".join(f"{layer} {share:g}%" for layer, share in info["layers"].items() if share >= 2)
         lines.append(f"  {group} ({info['samples']} samples): {layers}")

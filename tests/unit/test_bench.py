@@ -185,6 +185,35 @@ def test_profile_sums_collapsed_stacks_by_layer_and_hottest_function(tmp_path):
     assert "reservations (20 samples)" in profile.render(summary)
 
 
+def test_profiled_samples_the_stack_while_its_work_repeats(tmp_path):
+    """--profile: py-spy (a test dependency) samples every process of the stack, here one
+    spinning process, for as long as asked, while the work runs again and again."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from bench.__main__ import QUICK, Bench
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: sum(range(1000))"])
+    try:
+        bench = Bench(SimpleNamespace(process_groups=lambda: {"spinner": [spinner.pid]}), QUICK, meter=None)
+        bench.profile_dir = tmp_path
+        runs = []
+
+        async def work():
+            runs.append(1)
+            await asyncio.sleep(0.2)
+
+        asyncio.run(bench.profiled("spin", work, seconds=1))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert len(runs) >= 4
+    summary = bench.results["profile"]["spin"]["spinner"]
+    assert summary["samples"] > 0 and summary["hottest"]
+    assert list(tmp_path.glob("spin/spinner-*.txt"))
+
+
 def test_statements_are_counted_per_database_of_the_run_within_the_window():
     from datetime import datetime as dt
 
