@@ -91,13 +91,16 @@ class ProcessedEvents:
             except IntegrityError:
                 return False
             return True
-        insert = sa.insert(self.model.__table__).prefix_with(prefix).values(event_id=event_id, processed_at=now)
-        return self.session.execute(insert).rowcount == 1
+        claim = _claims.get((self.model, prefix))
+        if claim is None:  # built once per table and database kind
+            claim = _claims[self.model, prefix] = sa.insert(self.model.__table__).prefix_with(prefix)
+        return self.session.execute(claim, {"event_id": event_id, "processed_at": now}).rowcount == 1
 
 
 # The INSERT prefix that makes a duplicate key skip the row (rowcount 0) instead of failing;
 # it waits for a concurrent insert of the same key to commit or roll back, as a plain INSERT.
 _INSERT_SKIPPING_DUPLICATES = {"mysql": "IGNORE", "mariadb": "IGNORE", "sqlite": "OR IGNORE"}
+_claims = {}
 
 
 class EventRecorder:
@@ -128,6 +131,16 @@ class OutboxRelay:
         self.exchange = get_event_exchange(service_name)
         self.batch_size = batch_size
         self._connection = None
+        # Built once: a relay runs after every commit that records events.
+        table = model.__table__
+        self._waiting = (
+            sa.select(table.c.id, table.c.event_type, table.c.payload)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True))  # several instances relay side by side, never twice
+        self._mark = (sa.update(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True)))
+                      .values(published_at=sa.bindparam("now")))
 
     def relay_pending(self, known_pending=False):
         """Publish what is waiting; returns how many went out. Raises if the broker fails,
@@ -138,19 +151,11 @@ class OutboxRelay:
             return 0
         # Connect before locking rows: an unreachable broker must not hold the database.
         producer = self._producer()
-        table = self.model.__table__
         sent = []
         with self.sessions.transaction() as session:
-            # SKIP LOCKED lets several instances relay side by side without double sends.
             # Plain rows, not ORM objects, and one UPDATE for the whole batch at the end:
             # a relay pass is three round trips to the database however many events it sends.
-            rows = session.execute(
-                sa.select(table.c.id, table.c.event_type, table.c.payload)
-                .where(table.c.published_at.is_(None))
-                .order_by(table.c.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = session.execute(self._waiting).all()
             try:
                 for row in rows:
                     body = json.loads(row.payload)
@@ -173,8 +178,7 @@ class OutboxRelay:
         return len(sent)
 
     def _mark_published(self, session, ids):
-        table = self.model.__table__
-        session.execute(sa.update(table).where(table.c.id.in_(ids)).values(published_at=utcnow()))
+        session.execute(self._mark, {"ids": ids, "now": utcnow()})
 
     def _producer(self):
         if self._connection is None:

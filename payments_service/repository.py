@@ -19,17 +19,22 @@ class PaymentRepository(SqlRepository[Payment]):
 
     def lock_by_intent(self, intent_id):
         """The payment of a Stripe PaymentIntent, row-locked until commit, without its refunds."""
-        return self.session.scalar(
-            sa.select(Payment).where(Payment.stripe_intent_id == intent_id)
-            .options(sa.orm.noload(Payment.refunds)).with_for_update()
-            .execution_options(populate_existing=True))
+        return self.session.scalar(_LOCK_BY_INTENT, {"intent_id": intent_id})
 
     def by_idempotency_key(self, key):
-        return self.session.scalar(sa.select(Payment).where(Payment.idempotency_key == key))
+        return self.session.scalar(_BY_IDEMPOTENCY_KEY, {"key": key})
 
     def for_reservation(self, reservation_id):
         return self.session.scalars(
             sa.select(Payment).where(Payment.reservation_id == reservation_id).order_by(Payment.id)).all()
+
+
+# Statements every charge or webhook runs, built once with their values as parameters.
+_LOCK_BY_INTENT = (
+    sa.select(Payment).where(Payment.stripe_intent_id == sa.bindparam("intent_id"))
+    .options(sa.orm.noload(Payment.refunds)).with_for_update()
+    .execution_options(populate_existing=True))
+_BY_IDEMPOTENCY_KEY = sa.select(Payment).where(Payment.idempotency_key == sa.bindparam("key"))
 
 
 class RefundRepository(SqlRepository[Refund]):

@@ -30,25 +30,20 @@ class ReservationRepository(SqlRepository[Reservation]):
     model = Reservation
 
     def by_idempotency_key(self, user_id, key):
-        return self.session.scalar(sa.select(Reservation).where(
-            Reservation.user_id == user_id, Reservation.idempotency_key == key))
+        return self.session.scalar(_BY_IDEMPOTENCY_KEY, {"user_id": user_id, "key": key})
 
     def confirm_if_pending(self, reservation_id, payment_id, now):
         """Confirm a reservation paid by this payment if it is still pending (one UPDATE, the
         row locked until commit); False if it is not pending any more."""
         confirmed = self.session.execute(
-            sa.update(Reservation)
-            .where(Reservation.id == reservation_id, Reservation.status == Status.pending.value)
-            .values(status=Status.confirmed.value, payment_id=payment_id, hold_expires_at=None, updated_at=now)
-            .execution_options(synchronize_session=False))
+            _CONFIRM_IF_PENDING, {"reservation_id": reservation_id, "payment_id": payment_id, "now": now})
         return confirmed.rowcount == 1
 
     def confirmed_by(self, reservation_id, payment_id):
         """True if the reservation is confirmed and paid by this payment (one indexed read,
         no lock: a confirmed reservation's payment never changes back)."""
-        return self.session.scalar(sa.select(sa.literal(True)).where(
-            Reservation.id == reservation_id, Reservation.status == Status.confirmed.value,
-            Reservation.payment_id == payment_id)) is not None
+        found = self.session.execute(_CONFIRMED_BY, {"reservation_id": reservation_id, "payment_id": payment_id})
+        return found.first() is not None
 
     def occupied_windows(self, place_id, start, end, now, exclude_id=None):
         """(start, end) of every window taken within [start, end), sorted: held and confirmed
@@ -97,12 +92,24 @@ class ReservationRepository(SqlRepository[Reservation]):
             .order_by(Reservation.id).limit(limit)).all()
 
 
+# The statements of the booking path and of availability, built once with their values as
+# parameters: building a statement (and its cache key) on every call cost more than running it.
 _ACTIVE_PLACE = sa.select(Place.id).where(Place.id == sa.bindparam("place_id"), Place.deleted_at.is_(None))
+_BY_IDEMPOTENCY_KEY = sa.select(Reservation).where(
+    Reservation.user_id == sa.bindparam("user_id"), Reservation.idempotency_key == sa.bindparam("key"))
+_reservations = Reservation.__table__
+_CONFIRM_IF_PENDING = (
+    sa.update(_reservations)
+    .where(_reservations.c.id == sa.bindparam("reservation_id"), _reservations.c.status == Status.pending.value)
+    .values(status=Status.confirmed.value, payment_id=sa.bindparam("payment_id"), hold_expires_at=None,
+            updated_at=sa.bindparam("now")))
+_CONFIRMED_BY = sa.select(_reservations.c.id).where(
+    _reservations.c.id == sa.bindparam("reservation_id"), _reservations.c.status == Status.confirmed.value,
+    _reservations.c.payment_id == sa.bindparam("payment_id"))
 
 
 def _occupied_query(excluding):
-    """The query of `occupied_windows`, built once with its values as parameters: building
-    it (and its cache key) on every call cost more than running it."""
+    """The query of `occupied_windows`, with or without a reservation left out."""
     place_id, start, end, now = (sa.bindparam(name) for name in ("place_id", "start", "end", "now"))
     held = sa.select(Reservation.start, Reservation.end).where(
         Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING),

@@ -233,6 +233,26 @@ def test_availability_shows_what_is_booked_and_knows_only_bookable_places(
         places.availability(place.id, start, end)
 
 
+def test_a_booking_reuses_the_statements_the_last_one_built(booking, place, reservations_db, clock):
+    """The key lookup, the overlap check and the confirmation are built once, not per booking."""
+    executed = []
+
+    def record(conn, clauseelement, *args):
+        executed.append(clauseelement)
+
+    sa.event.listen(reservations_db.engine, "before_execute", record)
+    try:
+        booking.reserve(CUSTOMER, ask(place, clock, hour=9), idempotency_key="first")
+        first, executed[:] = list(executed), []
+        booking.reserve(CUSTOMER, ask(place, clock, hour=11), idempotency_key="second")
+    finally:
+        sa.event.remove(reservations_db.engine, "before_execute", record)
+    reused = [str(statement) for statement in executed if any(statement is earlier for earlier in first)]
+    assert any(sql.startswith("SELECT") and "idempotency_key =" in sql for sql in reused)
+    assert any("UNION ALL" in sql for sql in reused)
+    assert any(sql.startswith("UPDATE reservations") for sql in reused)
+
+
 def test_a_retry_is_answered_even_after_its_place_was_retired(booking, place, payments, reservations_db, clock):
     payments.next_charge_error = PaymentDeclined("declined")
     with pytest.raises(PaymentDeclined):
