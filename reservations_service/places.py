@@ -47,11 +47,12 @@ class Places:
         """Booked and free intervals of [frm, to)."""
         span = validate_query_span(frm, to)
         with self.sessions.read() as session:
-            if not PlaceRepository(session).is_active(place_id):
+            found = PlaceRepository(session).active_id(place_id)
+            if found is None:
                 raise NotFound("Place not found", {"place_id": place_id})
-            taken = ReservationRepository(session).occupied_windows(place_id, span.start, span.end, self.clock())
+            taken = ReservationRepository(session).occupied_windows(found, span.start, span.end, self.clock())
         booked = merge([Window(start, end).clip(span) for start, end in taken])
-        return {"place_id": place_id, "booked": booked, "free": free_intervals(span, booked)}
+        return {"place_id": found, "booked": booked, "free": free_intervals(span, booked)}
 
     @staticmethod
     def _place(places, place_id, for_update=False):

@@ -18,9 +18,9 @@ class PlaceRepository(SqlRepository[Place]):
         place = self.session.get(Place, place_id, with_for_update=for_update)
         return place if place is not None and place.deleted_at is None else None
 
-    def is_active(self, place_id):
-        """Whether a place exists and can be booked, without building a Place."""
-        return self.session.execute(_ACTIVE_PLACE, {"place_id": place_id}).first() is not None
+    def active_id(self, place_id):
+        """The id of a place that can be booked (None if there is none), without building a Place."""
+        return self.session.execute(_ACTIVE_PLACE, {"place_id": place_id}).scalar()
 
     def listing(self, limit, offset):
         return self.page(limit, offset, where=[Place.deleted_at.is_(None)])

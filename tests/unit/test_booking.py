@@ -225,6 +225,7 @@ def test_availability_shows_what_is_booked_and_knows_only_bookable_places(
     shown = places.availability(place.id, start, end)
     assert [(w.start, w.end) for w in shown["booked"]] == [(reservation.start, reservation.end)]
     assert shown["place_id"] == place.id and len(shown["free"]) == 2
+    assert places.availability(str(place.id), start, end)["place_id"] == place.id  # the stored id
     with pytest.raises(NotFound):
         places.availability(place.id + 1000, start, end)
     booking.cancel(CUSTOMER, reservation.id)
