@@ -129,10 +129,10 @@ class Booking:
             reservations = ReservationRepository(session)
             now = self.clock()
             if reservations.confirm_if_pending(reservation_id, payment_id, now):
-                # The usual case, in one statement: the hold was still ours. Nothing the
-                # event tells can change while a reservation is pending.
-                held.status, held.payment_id = Status.confirmed.value, payment_id
-                held.hold_expires_at, held.updated_at = None, now
+                # The usual case, in one statement: the hold was still ours. `held` now says
+                # what the row says; nothing else in it can change while it is pending.
+                held.payment_id = payment_id
+                self._move(held, Status.confirmed, now)
                 self._announce(session, "reservation_confirmed", held)
                 return held
             reservation = reservations.get(reservation_id)  # settled by now: it stays as it is
@@ -350,9 +350,9 @@ class Booking:
             raise NotFound("Reservation not found")
         return reservation
 
-    def _move(self, reservation, target):
+    def _move(self, reservation, target, now=None):
         reservation.status = transition(Status(reservation.status), target).value
-        reservation.updated_at = self.clock()
+        reservation.updated_at = now or self.clock()
         if target is not Status.pending:
             reservation.hold_expires_at = None
 

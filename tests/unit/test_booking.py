@@ -212,6 +212,7 @@ def test_a_booking_confirms_its_hold_in_one_statement(booking, place, reservatio
     with reservations_db.transaction() as session:
         stored = session.get(Reservation, reservation.id)
         assert (stored.status, stored.payment_id, stored.hold_expires_at) == ("confirmed", 101, None)
+        assert stored.updated_at == reservation.updated_at  # the answer says what the row says
     announced = last_event(reservations_db, "reservation_confirmed")
     assert (announced["reservation_id"], announced["amount"]) == (reservation.id, reservation.amount)
 
