@@ -16,7 +16,10 @@ class DeadLetterQueue:
         self.queue = kombu.Queue(name, exchange=self.exchange, durable=True)
 
     def put(self, body, reason, exchange, routing_key, content_type=None):
-        """Keep `body` (bytes, as received) with why it could not be handled."""
+        """Keep `body` (bytes as received; a str is kept as its UTF-8 bytes) with why it could not
+        be handled. kombu refuses a str with content_encoding "binary"."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
         with kombu.Connection(self.amqp_uri, transport_options={"confirm_publish": True}) as connection:
             kombu.Producer(connection).publish(
                 body, exchange=self.exchange, routing_key=routing_key or "", declare=[self.queue],

@@ -25,7 +25,9 @@ from nameko.standalone.events import get_event_exchange
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from common.contracts.events import UnknownEvent, schema_of
 from common.db import Database, UtcDateTime, utcnow
+from common.errors import ValidationError
 from common.logging import correlation_headers
 
 log = logging.getLogger(__name__)
@@ -103,14 +105,24 @@ _INSERT_SKIPPING_DUPLICATES = {"mysql": "IGNORE", "mariadb": "IGNORE", "sqlite":
 _claims = {}
 
 
-class EventRecorder:
-    """Records events in the caller's transaction. Plain Python: domain code gets one."""
+class InvalidEvent(ValueError):
+    """A producer tried to record an event its own contract does not allow."""
 
-    def __init__(self, model):
+
+class EventRecorder:
+    """Records events in the caller's transaction, each checked against the schema its
+    producer owns (common.contracts.events) first: an event no consumer could load is a bug
+    in the producer, refused here with the transaction rather than parked downstream.
+    Plain Python: domain code gets one."""
+
+    def __init__(self, model, source=None):
         self.model = model
+        # The producing service: `auth` for auth_service.models.OutboxMessage.
+        self.source = source or model.__module__.split(".")[0].removesuffix("_service")
 
     def record(self, session, event_type, **fields):
         body = envelope(fields)
+        self._check(event_type, body)
         stored = {**body, HEADERS_KEY: headers} if (headers := correlation_headers()) else body
         session.add(self.model(
             event_id=body["event_id"], event_type=event_type,
@@ -119,6 +131,14 @@ class EventRecorder:
         ))
         session.info["outbox_dirty"] = True
         return body
+
+
+    def _check(self, event_type, body):
+        try:
+            schema = schema_of(self.source, event_type)
+            schema().load_or_raise(json.loads(json.dumps(body, default=str)))
+        except (UnknownEvent, ValidationError) as error:
+            raise InvalidEvent(f"{self.source}.{event_type}: {getattr(error, 'details', error)}") from None
 
 
 class OutboxRelay:
@@ -220,7 +240,7 @@ class Outbox(DependencyProvider):
             database.sessions, self.model, config["AMQP_URI"], self.container.service_name,
             batch_size=int(outbox_config.get("batch_size", 100)),
         )
-        self.recorder = EventRecorder(self.model)
+        self.recorder = EventRecorder(self.model, self.container.service_name)
         self._wakeups = LightQueue()
         sa.event.listen(database.sessions.factory, "after_commit", self._after_commit)
         self._running = False

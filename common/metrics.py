@@ -31,6 +31,8 @@ OUTBOX_PENDING = Gauge("bookify_outbox_pending", "Events recorded but not yet pu
 NOTIFICATIONS = Counter("bookify_notifications_total", "Delivery attempts of notifications, by what became "
                         "of them: sent, retrying (a temporary failure), failed (gave up).",
                         ["channel", "status"])
+MESSAGES_PARKED = Counter("bookify_messages_parked_total", "Messages a consumer could not handle and moved to "
+                          "its dead-letter queue, by queue.", ["service", "queue"])
 HTTP_REQUESTS = Counter("bookify_http_requests_total", "HTTP requests the gateway answered.",
                         ["method", "route", "status"])
 HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gateway took to answer.",
@@ -39,6 +41,10 @@ HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gate
 
 def count_notification(channel, status):
     NOTIFICATIONS.labels(channel, status).inc()
+
+
+def count_parked(service, queue):
+    MESSAGES_PARKED.labels(service, queue).inc()
 
 
 def observe_http(method, route, status, seconds):

@@ -582,7 +582,7 @@ def call_with_deadline(method, service_name, timeout, *args, **kwargs):
 
 # ------------------------------------------------------------------------------- callee
 
-class _TolerantConsumer(Consumer):
+class TolerantConsumer(Consumer):
     """nameko's consumer, but an ack or requeue on a connection that just died is a no-op
     for any connection error, not only amqp's (the broker redelivers the message)."""
 
@@ -600,11 +600,11 @@ class _TolerantConsumer(Consumer):
 
 
 class EventHandler(NamekoEventHandler):
-    """nameko's `@event_handler`, acking through `_TolerantConsumer`: nameko's consumer let
+    """nameko's `@event_handler`, acking through `TolerantConsumer`: nameko's consumer let
     a BrokenPipeError from acking on a connection the broker had just dropped escape the
     worker, which killed the whole container. The broker redelivers the event instead."""
 
-    consumer_cls = _TolerantConsumer
+    consumer_cls = TolerantConsumer
 
 
 event_handler = EventHandler.decorator
@@ -627,7 +627,7 @@ class RpcResponder(RpcConsumer):
     killed the whole container.
     """
 
-    consumer_cls = _TolerantConsumer
+    consumer_cls = TolerantConsumer
 
     @property
     def sharing_key(self):

@@ -7,13 +7,12 @@ import time
 from collections import OrderedDict
 
 import nameko
-from nameko.events import BROADCAST
 from nameko.extensions import DependencyProvider
 
 from common.config import section
 from common.errors import Unauthenticated
 from common.permissions import Principal
-from common.rpc import event_handler
+from common.inbox import handles
 from common.tokens import TokenCodec, TokenSettings
 
 COOKIE_NAME = "Authentication"
@@ -103,7 +102,7 @@ def bearer_token(request):
 
 def _broadcast(event_type):
     # Every gateway instance must hear it (its own queue); a missed one only costs the cache TTL.
-    return event_handler("auth", event_type, handler_type=BROADCAST, reliable_delivery=False)
+    return handles("auth", event_type, broadcast=True)
 
 
 class PermissionCacheEvictions:

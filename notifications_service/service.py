@@ -4,34 +4,30 @@ see and replay what failed.
 
 Operators call these from `nameko shell --config config.yaml` as `n.rpc.notifications.<method>`.
 `actor` is who asks: None from the console (full trust), the gateway passes the caller."""
-import json
 import logging
 
 import nameko
 from nameko.extensions import DependencyProvider
-from nameko.messaging import consume
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.contracts.notifications import (
     ActorSchema,
-    ContactEventSchema,
     DeadLetterSchema,
+    DeliverySchema,
     LimitSchema,
     NotificationQuerySchema,
     NotificationSchema,
-    PaymentEventSchema,
     ReplaySchema,
-    ReservationEventSchema,
 )
 from common.db import Database
-from common.errors import EXPECTED_ERRORS, ValidationError
+from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.inbox import consumes, event_dead_letters, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
 from common.rpc import rpc
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
-from notifications_service.inbox import UnprocessableEvent, event_dead_letters, handles
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
 from notifications_service.providers import build_providers
@@ -67,22 +63,6 @@ class NotificationComponents(DependencyProvider):
         return self
 
 
-def _event(schema, payload, kind):
-    """The event validated; a malformed one goes to the event dead-letter queue with the
-    reason (UnprocessableEvent): redelivered forever it would help nobody."""
-    if not isinstance(payload, dict):
-        raise UnprocessableEvent(f"{kind}: the body is a {type(payload).__name__}, not an object")
-    try:
-        return schema().load_or_raise(payload)
-    except ValidationError as error:
-        raise UnprocessableEvent(f"{kind}: {json.dumps(error.details, sort_keys=True, default=str)[:500]}") from None
-
-
-def _handles(source, event_type):
-    """Requeued once on error, then dead-lettered with the reason (notifications_service/inbox.py)."""
-    return handles(source, event_type)
-
-
 class NotificationsService(audit.AuditedService):
     name = "notifications"
 
@@ -95,51 +75,48 @@ class NotificationsService(audit.AuditedService):
 
     # -- events in ----------------------------------------------------------------------
 
-    @_handles("auth", "user_registered")
-    def on_user_registered(self, payload):
-        if event := _event(ContactEventSchema, payload, "user_registered"):
-            self._enqueue(self._notifier().contact_changed(event, welcome=True))
+    # Each gets the event loaded with its producer's schema (common/contracts/events.py); what
+    # fails it, or fails to be handled, is parked by common.inbox, never redelivered in a loop.
 
-    @_handles("auth", "user_profile_changed")
-    def on_user_profile_changed(self, payload):
-        if event := _event(ContactEventSchema, payload, "user_profile_changed"):
-            self._enqueue(self._notifier().contact_changed(event))
+    @handles("auth", "user_registered")
+    def on_user_registered(self, event):
+        self._enqueue(self._notifier().contact_changed(event, welcome=True))
 
-    @_handles("reservations", "reservation_confirmed")
-    def on_reservation_confirmed(self, payload):
-        self._notify("reservation_confirmed", ReservationEventSchema, payload)
+    @handles("auth", "user_profile_changed")
+    def on_user_profile_changed(self, event):
+        self._enqueue(self._notifier().contact_changed(event))
 
-    @_handles("reservations", "reservation_cancelled")
-    def on_reservation_cancelled(self, payload):
-        self._notify("reservation_cancelled", ReservationEventSchema, payload)
+    @handles("reservations", "reservation_confirmed")
+    def on_reservation_confirmed(self, event):
+        self._notify("reservation_confirmed", event)
 
-    @_handles("reservations", "reservation_expired")
-    def on_reservation_expired(self, payload):
-        self._notify("reservation_expired", ReservationEventSchema, payload)
+    @handles("reservations", "reservation_cancelled")
+    def on_reservation_cancelled(self, event):
+        self._notify("reservation_cancelled", event)
 
-    @_handles("reservations", "reservation_rescheduled")
-    def on_reservation_rescheduled(self, payload):
-        self._notify("reservation_rescheduled", ReservationEventSchema, payload)
+    @handles("reservations", "reservation_expired")
+    def on_reservation_expired(self, event):
+        self._notify("reservation_expired", event)
 
-    @_handles("payments", "payment_failed")
-    def on_payment_failed(self, payload):
-        self._notify("payment_failed", PaymentEventSchema, payload)
+    @handles("reservations", "reservation_rescheduled")
+    def on_reservation_rescheduled(self, event):
+        self._notify("reservation_rescheduled", event)
 
-    @_handles("payments", "payment_refunded")
-    def on_payment_refunded(self, payload):
-        self._notify("payment_refunded", PaymentEventSchema, payload)
+    @handles("payments", "payment_failed")
+    def on_payment_failed(self, event):
+        self._notify("payment_failed", event)
+
+    @handles("payments", "payment_refunded")
+    def on_payment_refunded(self, event):
+        self._notify("payment_refunded", event)
 
     # -- delivery -----------------------------------------------------------------------
 
-    @consume(WORK_QUEUE, requeue_on_error=True)
-    def deliver(self, body):
-        """Send one notification; a failure is retried later, then parked as a dead letter."""
-        notification_id = body.get("notification_id") if isinstance(body, dict) else None
-        if not isinstance(notification_id, int):
-            log.error("malformed delivery message parked: %r", body)
-            self.components.queues.park(notification_id, f"malformed delivery message: {body!r}"[:200])
-            return
-        outcome = self._deliveries().deliver(notification_id)
+    @consumes(WORK_QUEUE, {WORK_QUEUE.routing_key: DeliverySchema})
+    def deliver(self, delivery):
+        """Send one notification; a failure is retried later, then parked as a dead letter.
+        A malformed delivery message goes to notifications.event_dead_letter."""
+        outcome = self._deliveries().deliver(delivery.payload["notification_id"])
         queues = self.components.queues
         if outcome.action in (RETRY, DEFER):
             queues.retry_later(outcome.notification_id, outcome.delay)
@@ -197,20 +174,19 @@ class NotificationsService(audit.AuditedService):
         the reason, oldest first, left in the queue.
         Example: n.rpc.notifications.list_event_dead_letters(10)"""
         fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters().peek(fields["limit"])
+        return event_dead_letters(self.name).peek(fields["limit"])
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def replay_event_dead_letters(self, limit=1000):
         """Send dead-lettered events back to their exchange (after a fix); returns how many.
         Example: n.rpc.notifications.replay_event_dead_letters()"""
         fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters().replay(fields["limit"])
+        return event_dead_letters(self.name).replay(fields["limit"])
 
     # -- internals ----------------------------------------------------------------------
 
-    def _notify(self, template, schema, payload):
-        if event := _event(schema, payload, template):
-            self._enqueue(self._notifier().notify(template, event))
+    def _notify(self, template, event):
+        self._enqueue(self._notifier().notify(template, event))
 
     def _enqueue(self, notification_ids):
         # After commit: a failure here requeues the event, whose redelivery enqueues again.

@@ -34,19 +34,11 @@ class PartnerDesk:
         self.accepted = set(accepted_partners)  # empty: any partner
         self.clock = clock
 
-    def handle(self, routing_key, body):
-        """Act on one raw message; returns Malformed(reason) when it must be dead-lettered."""
-        schema = PARTNER_MESSAGES.get(routing_key)
-        if schema is None:
+    def handle(self, routing_key, fields):
+        """Act on one message, already loaded with its schema (common.contracts.partners);
+        returns Malformed(reason) when it must be dead-lettered instead."""
+        if routing_key not in PARTNER_MESSAGES:
             return Malformed(f"unknown message type {routing_key!r}")
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            return Malformed(f"body is not JSON: {error}")
-        try:
-            fields = schema().load_or_raise(data)
-        except ValidationError as error:
-            return Malformed(f"invalid {routing_key}: {json.dumps(error.details, sort_keys=True)}")
         if routing_key == "reservation_requested":
             self.book(fields)
         else:

@@ -8,8 +8,8 @@ from nameko.extensions import DependencyProvider
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
-from common.consumers import raw_consume
 from common.contracts.partners import PARTNER_MESSAGES
+from common.contracts.notifications import LimitSchema
 from common.contracts.reservations import (
     AvailabilityQuerySchema,
     CancelSchema,
@@ -24,15 +24,16 @@ from common.contracts.reservations import (
 )
 from common.db import Database
 from common.dead_letters import DeadLetterQueue
+from common.inbox import UnprocessableEvent, consumes, event_dead_letters, handles
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
-from common.rpc import TimedServiceRpc, event_handler, rpc
+from common.rpc import TimedServiceRpc, rpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
-from reservations_service.partners import Malformed, PartnerDesk
+from reservations_service.partners import PartnerDesk
 from reservations_service.places import Places
 from reservations_service.refunds import RefundPolicy
 
@@ -189,37 +190,48 @@ class ReservationsService(audit.AuditedService):
         booking.expire_stale_holds()
         booking.pay_refunds_due()
 
-    @event_handler("payments", "payment_succeeded", requeue_on_error=True)
-    def on_payment_succeeded(self, payload):
-        self._booking().on_payment_succeeded(payload)
+    @handles("payments", "payment_succeeded")
+    def on_payment_succeeded(self, event):
+        self._booking().on_payment_succeeded(event)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_event_dead_letters(self, limit=50):
+        """Events from other services this one could not handle (failing their schema, or
+        failing every retry), with the reason, oldest first, left in the queue.
+        Example: n.rpc.reservations.list_event_dead_letters(10)"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters(self.name).peek(fields["limit"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_event_dead_letters(self, limit=1000):
+        """Send dead-lettered events back to their exchange (after a fix); returns how many.
+        Example: n.rpc.reservations.replay_event_dead_letters()"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters(self.name).replay(fields["limit"])
 
     # -- partners -----------------------------------------------------------------------
 
-    @raw_consume(PARTNER_QUEUE, requeue_on_error=True)
-    def on_partner_message(self, message):
-        """A partner's reservation_requested / reservation_cancel_requested (docs/partners.md)."""
+    @consumes(PARTNER_QUEUE, PARTNER_MESSAGES, dead_letter_queue=PARTNER_DEAD_LETTERS)
+    def on_partner_message(self, delivery):
+        """A partner's reservation_requested / reservation_cancel_requested (docs/partners.md),
+        loaded with its schema; a malformed one is parked in partners.dead_letter."""
         desk = PartnerDesk(self.db, self.events, self.policy, accepted_partners())
-        try:
-            outcome = desk.handle(message.routing_key, message.body)
-        except Exception as error:
-            if not message.redelivered:
-                raise  # requeued once: a passing fault (database restart) gets a second chance
-            outcome = Malformed(f"could not be handled twice: {error}")
-        if outcome is not None:
-            self.partner_dead_letters.put(message.body, outcome.reason, PARTNER_EXCHANGE.name,
-                                          message.routing_key, message.content_type)
+        if refusal := desk.handle(delivery.routing_key, delivery.payload):
+            raise UnprocessableEvent(refusal.reason)
 
-    @rpc
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_partner_dead_letters(self, limit=50):
         """Partner messages that could not be handled, with the reason, oldest first.
         Example: n.rpc.reservations.list_partner_dead_letters(10)"""
-        return self.partner_dead_letters.peek(limit)
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return self.partner_dead_letters.peek(fields["limit"])
 
-    @rpc
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def replay_partner_dead_letters(self, limit=1000):
         """Send dead-lettered partner messages back to partners.events (after a fix).
         Example: n.rpc.reservations.replay_partner_dead_letters()"""
-        return self.partner_dead_letters.replay(limit)
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return self.partner_dead_letters.replay(fields["limit"])
 
     def _booking(self):
         return Booking(self.db, self.events, self.payments, self.policy)

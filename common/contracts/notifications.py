@@ -1,5 +1,6 @@
-"""Public shapes of the notifications API: the events it consumes (validated where they
-arrive), the delivery log it lists, and the operator calls on dead letters."""
+"""Public shapes of the notifications API: the delivery log it lists, its work-queue
+messages, and the operator calls on dead letters. The events it consumes are their
+producers' (common/contracts/events.py)."""
 from marshmallow import fields, validate
 
 from common.schemas import Id, LenientSchema, PageQuery, Schema, UtcDateTime
@@ -8,45 +9,10 @@ CHANNELS = ("email", "sms")
 NOTIFICATION_STATUSES = ("queued", "sent", "retrying", "failed")
 
 
-class ContactEventSchema(LenientSchema):
-    """auth.user_registered / auth.user_profile_changed: how to reach a user."""
+class DeliverySchema(Schema):
+    """A message on the notifications work queue: which notification to send."""
 
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    occurred_at = UtcDateTime(required=True)
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    email = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=254))
-    name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=100))
-    phone = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=20))
-    notify_email = fields.Boolean(load_default=True)
-    notify_sms = fields.Boolean(load_default=True)  # SMS is opt-out (auth's default)
-
-
-class ReservationEventSchema(LenientSchema):
-    """reservations.reservation_confirmed / _cancelled / _expired / _rescheduled."""
-
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    occurred_at = UtcDateTime(required=True)
-    reservation_id = fields.Integer(required=True, strict=True, validate=Id)
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    place_id = fields.Integer(required=True, strict=True, validate=Id)
-    start = UtcDateTime(required=True)
-    end = UtcDateTime(required=True)
-    amount = fields.Integer(required=True, strict=True)
-    currency = fields.String(required=True, validate=validate.Length(equal=3))
-    refund_amount = fields.Integer(strict=True, allow_none=True, load_default=None)
-
-
-class PaymentEventSchema(LenientSchema):
-    """payments.payment_failed / payment_refunded."""
-
-    event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    occurred_at = UtcDateTime(required=True)
-    payment_id = fields.Integer(required=True, strict=True, validate=Id)
-    reservation_id = fields.Integer(required=True, strict=True, validate=Id)
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    amount = fields.Integer(required=True, strict=True)
-    currency = fields.String(required=True, validate=validate.Length(equal=3))
-    reason = fields.String(allow_none=True, load_default=None)
+    notification_id = fields.Integer(required=True, strict=True, validate=Id)
 
 
 class NotificationQuerySchema(PageQuery):

@@ -5,6 +5,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 
+from common.events import envelope
 from common.permissions import Principal
 from gateway.principals import Authentication
 from gateway.service import GatewayService
@@ -40,7 +41,7 @@ def test_auth_events_evict_on_every_instance(gateways, service_config, event_typ
     handler = {"role_changed": "forget_all_permissions", "user_roles_changed": "forget_user_permissions",
                "session_revoked": "forget_session"}[event_type]
     with entrypoint_waiter(gateways[0], handler), entrypoint_waiter(gateways[1], handler):
-        dispatch("auth", event_type, payload)
+        dispatch("auth", event_type, envelope(payload))  # as auth's outbox publishes it
     for container in gateways:
         assert all(_cache(container).get(*key) is None for key in evicted)
         assert all(_cache(container).get(*key) is not None for key in kept)

@@ -9,6 +9,7 @@ import pytest
 from nameko.testing.services import entrypoint_waiter
 
 from common.errors import ValidationError
+from common.inbox import event_dead_letters
 from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)
     MAX_ATTEMPTS,
     dispatch,
@@ -207,8 +208,12 @@ def test_an_event_about_an_unknown_user_records_nothing_and_the_service_carries_
         notifications, dispatch, notifications_db, sendgrid):  # noqa: F811
     with entrypoint_waiter(notifications, "on_reservation_confirmed"):
         dispatch("reservations", "reservation_confirmed", reservation_event(999))
-    with entrypoint_waiter(notifications, "on_reservation_confirmed"):
-        dispatch("reservations", "reservation_confirmed", {"event_id": "not-a-reservation"})  # malformed
+    dispatch("reservations", "reservation_confirmed", {"event_id": "not-a-reservation"})  # malformed
+    parked = event_dead_letters("notifications")
+    deadline = time.monotonic() + 10
+    while not (letters := parked.peek()) and time.monotonic() < deadline:
+        time.sleep(0.1)  # parked before any worker runs: nothing to wait for but the queue
+    assert letters[0]["reason"].startswith("reservations.reservation_confirmed fails its schema")
     assert stored(notifications_db) == []
 
     _register(dispatch, notifications_db, 999, phone=None)
@@ -273,9 +278,10 @@ def test_the_delivery_topology_is_durable_and_retries_dead_letter_back_to_work(
                                              "x-dead-letter-routing-key": "deliver"}
         assert queues[name].get("consumers", 0) == 0  # nobody consumes them: messages only expire
 
-    # A delivery message that names no notification is parked, not retried forever.
+    # A delivery message that names no notification is parked with the malformed events, not
+    # retried forever, and not among the notifications that failed to go out.
     rabbit_manager.publish(vhost, "notifications.delivery", "deliver", '{"nope": 1}',
                            properties={"content_type": "application/json"})
-    [dead] = wait_until(rpc.list_dead_letters, what="the malformed message parked")
-    assert dead["notification_id"] is None and dead["reason"].startswith("malformed delivery message")
-    assert rpc.replay_dead_letters() == 0 and rpc.list_dead_letters() == []  # nothing to send: dropped
+    [dead] = wait_until(rpc.list_event_dead_letters, what="the malformed message parked")
+    assert dead["reason"].startswith("deliver fails its schema") and dead["routing_key"] == "deliver"
+    assert rpc.list_dead_letters() == []

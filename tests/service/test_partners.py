@@ -103,7 +103,7 @@ def test_cancel_requested_frees_the_slot(desk):
 
 @pytest.mark.parametrize("body,reason", [
     (b"this is { not json", "body is not JSON"),
-    ({"event_id": "e1", "partner": "acme-travel"}, "invalid reservation_requested"),
+    ({"event_id": "e1", "partner": "acme-travel"}, "reservation_requested fails its schema"),
 ])
 def test_malformed_messages_end_in_the_dead_letter_queue_with_the_reason(desk, body, reason):
     place, publish, probe, dead_letters = desk

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from nameko.rpc import Rpc
 
 from common import logging as observability
+from common.contracts.events import variants_of
 from common.events import EventRecorder, OutboxRelay
 from common.logging import (
     HEADER,
@@ -189,12 +190,18 @@ class _Producer:
         self.published.append((body, kwargs))
 
 
+def example_fields(event_type):
+    """The fields of the first example of a reservations event, without its envelope."""
+    body = variants_of("reservations", event_type)[0].body
+    return {k: v for k, v in body.items() if k not in ("event_id", "occurred_at")}
+
+
 def test_an_event_carries_the_id_of_the_request_that_recorded_it_through_the_outbox(reservations_db):
     recorder = EventRecorder(OutboxMessage)
     with bound("req-42", "reservations"), reservations_db.transaction() as session:
-        body = recorder.record(session, "reservation_confirmed", reservation_id=42)
+        body = recorder.record(session, "reservation_confirmed", **example_fields("reservation_confirmed"))
     with reservations_db.transaction() as session:
-        recorder.record(session, "reservation_expired", reservation_id=43)  # outside any request
+        recorder.record(session, "reservation_expired", **example_fields("reservation_expired"))  # outside any request
     assert "_headers" not in body
 
     relay = OutboxRelay(reservations_db, OutboxMessage, "amqp://unused", "reservations")

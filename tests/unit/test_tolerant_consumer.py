@@ -2,7 +2,7 @@
 the broker redelivers the message. Our RPC and event entrypoints share that consumer."""
 import pytest
 
-from common.rpc import EventHandler, RpcResponder, _TolerantConsumer
+from common.rpc import EventHandler, RpcResponder, TolerantConsumer
 
 
 class BrokenMessage:
@@ -18,10 +18,10 @@ class BrokenMessage:
 
 @pytest.mark.parametrize("entrypoint", [EventHandler, RpcResponder])
 def test_our_entrypoints_consume_through_the_tolerant_consumer(entrypoint):
-    assert entrypoint.consumer_cls is _TolerantConsumer
+    assert entrypoint.consumer_cls is TolerantConsumer
 
 
 def test_a_broken_pipe_on_ack_or_requeue_is_not_an_error():
-    consumer = _TolerantConsumer("memory://")
+    consumer = TolerantConsumer("memory://")
     consumer.ack_message(BrokenMessage())
     consumer.requeue_message(BrokenMessage())
