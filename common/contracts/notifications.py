@@ -21,19 +21,31 @@ class ContactEventSchema(LenientSchema):
     notify_sms = fields.Boolean(load_default=True)  # SMS is opt-out (auth's default)
 
 
+class GuestEventSchema(LenientSchema):
+    """The guest of a partner booking, as reservations announces them."""
+
+    name = fields.String(required=True, validate=validate.Length(max=100))
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    phone = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=32))
+
+
 class ReservationEventSchema(LenientSchema):
-    """reservations.reservation_confirmed / _cancelled / _expired / _rescheduled."""
+    """reservations.reservation_confirmed / _cancelled / _expired / _rescheduled. A partner
+    booking has no user (`user_id: null`) but a `partner`, `partner_ref` and `guest`."""
 
     event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     occurred_at = UtcDateTime(required=True)
     reservation_id = fields.Integer(required=True, strict=True, validate=Id)
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
+    user_id = fields.Integer(required=True, strict=True, validate=Id, allow_none=True)
     place_id = fields.Integer(required=True, strict=True, validate=Id)
     start = UtcDateTime(required=True)
     end = UtcDateTime(required=True)
     amount = fields.Integer(required=True, strict=True)
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     refund_amount = fields.Integer(strict=True, allow_none=True, load_default=None)
+    partner = fields.String(allow_none=True, load_default=None)
+    partner_ref = fields.String(allow_none=True, load_default=None)
+    guest = fields.Nested(GuestEventSchema, allow_none=True, load_default=None)
 
 
 class PaymentEventSchema(LenientSchema):
