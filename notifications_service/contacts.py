@@ -1,7 +1,9 @@
-"""The contacts notifications keeps from auth's events, and which channels reach a user.
+"""The contacts notifications keeps from auth's events, and who an event is for.
 
 Auth announces every change of email, phone and notification choices, so sending never
-asks auth anything; an event that arrives late never overwrites a newer one."""
+asks auth anything; an event that arrives late never overwrites a newer one. A partner
+booking has no user but a guest, named in the event itself: the guest is emailed, and
+texted when the partner gave a phone number."""
 from dataclasses import dataclass
 
 from notifications_service.models import Contact
@@ -16,6 +18,16 @@ class Route:
     recipient: str
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Who hears about an event: a user (user_id) or a partner booking's guest (None)."""
+
+    user_id: int | None
+    name: str | None
+    email: str | None
+    routes: tuple[Route, ...]
+
+
 def routes(contact):
     """Where a user wants to hear from us: email and/or SMS, by address and choice."""
     found = []
@@ -26,12 +38,33 @@ def routes(contact):
     return found
 
 
+def guest_routes(guest):
+    """A guest gave the partner an email (and maybe a phone) for this booking: both are used."""
+    found = [Route(EMAIL, guest["email"])] if guest.get("email") else []
+    if guest.get("phone"):
+        found.append(Route(SMS, guest["phone"]))
+    return found
+
+
+def user_recipient(contact):
+    return Recipient(contact.user_id, contact.name, contact.email, tuple(routes(contact)))
+
+
 class ContactBook:
     def __init__(self, session):
         self.contacts = ContactRepository(session)
 
     def get(self, user_id):
         return self.contacts.get(user_id)
+
+    def recipient(self, event):
+        """Who the event is for: its user as auth last described them, or the guest of a
+        partner booking (`user_id` null). None when nobody is known to tell."""
+        if event.get("user_id") is None:
+            guest = event.get("guest")
+            return Recipient(None, guest["name"], guest["email"], tuple(guest_routes(guest))) if guest else None
+        contact = self.get(event["user_id"])
+        return user_recipient(contact) if contact is not None else None
 
     def apply(self, event, now):
         """Record what a contact event says, unless the stored copy is newer. The contact."""

@@ -55,7 +55,7 @@ class Outcome:
 @dataclass(frozen=True)
 class _Claim:
     id: int
-    user_id: int
+    user_id: int | None
     channel: str
     template: str
     recipient: str

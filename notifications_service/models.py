@@ -33,13 +33,16 @@ class Contact(Base):
 
 
 class Notification(Base):
-    """One message to one recipient on one channel, rendered when its event arrived."""
+    """One message to one recipient on one channel, rendered when its event arrived. A
+    partner booking's guest has no user (user_id null); reservation_id is the reservation
+    the message is about (null for a welcome)."""
 
     __tablename__ = "notifications"
     __table_args__ = (sa.UniqueConstraint("event_id", "channel"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
+    reservation_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
     channel: Mapped[str] = mapped_column(sa.String(8))
     template: Mapped[str] = mapped_column(sa.String(64))
     recipient: Mapped[str] = mapped_column(sa.String(254))

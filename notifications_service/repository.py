@@ -25,10 +25,12 @@ class NotificationRepository(SqlRepository[Notification]):
             .values(status=status, sending_until=None, updated_at=now, **fields)
             .execution_options(synchronize_session=False))
 
-    def search(self, limit, offset, user_id=None, status=None, channel=None):
+    def search(self, limit, offset, user_id=None, status=None, channel=None, reservation_id=None):
         where = []
         if user_id is not None:
             where.append(Notification.user_id == user_id)
+        if reservation_id is not None:
+            where.append(Notification.reservation_id == reservation_id)
         if status is not None:
             where.append(Notification.status == status)
         if channel is not None:

@@ -133,9 +133,11 @@ class NotificationsService(audit.AuditedService):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_notifications(self, query=None, actor=None):
-        """The delivery log, newest first, filterable by status, channel and user; a caller
-        without notifications:read_any sees only their own.
-        Example: n.rpc.notifications.list_notifications({"status": "failed", "channel": "sms", "limit": 20})"""
+        """The delivery log, newest first, filterable by status, channel, user and
+        reservation; a caller without notifications:read_any sees only their own (never a
+        guest's: those have no user).
+        Example: n.rpc.notifications.list_notifications({"status": "failed", "channel": "sms", "limit": 20})
+        Who was told what about a booking: n.rpc.notifications.list_notifications({"reservation_id": 12})"""
         filters = NotificationQuerySchema().load_or_raise(query or {})
         if actor is not None:
             actor = ActorSchema().load_or_raise(actor)

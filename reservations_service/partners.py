@@ -122,7 +122,9 @@ class PartnerDesk:
             session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
             place_id=reservation.place_id, start=reservation.start.isoformat(), end=reservation.end.isoformat(),
             amount=reservation.amount, currency=reservation.currency, partner=reservation.partner,
-            partner_ref=reservation.partner_ref, **extra)
+            partner_ref=reservation.partner_ref,
+            guest={"name": reservation.guest_name, "email": reservation.guest_email, "phone": reservation.guest_phone},
+            **extra)
 
 
 def _by_partner_ref(session, partner, partner_ref, for_update=False):

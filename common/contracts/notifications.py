@@ -19,6 +19,9 @@ class NotificationQuerySchema(PageQuery):
     status = fields.String(validate=validate.OneOf(NOTIFICATION_STATUSES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
     user_id = fields.Integer(validate=Id, metadata={"description": "Needs notifications:read_any."})
+    reservation_id = fields.Integer(validate=Id, metadata={
+        "description": "The messages about one reservation (a partner booking's guest included, "
+                       "with notifications:read_any)."})
 
 
 class LimitSchema(Schema):
@@ -39,10 +42,12 @@ class ActorSchema(LenientSchema):
 
 
 class NotificationSchema(LenientSchema):
-    """One row of the delivery log."""
+    """One row of the delivery log. `user_id` is null for the guest of a partner booking;
+    `reservation_id` is the reservation the message is about (null for a welcome)."""
 
     id = fields.Integer()
-    user_id = fields.Integer()
+    user_id = fields.Integer(allow_none=True)
+    reservation_id = fields.Integer(allow_none=True)
     channel = fields.String(metadata={"enum": list(CHANNELS)})
     template = fields.String()
     recipient = fields.String()

@@ -8,6 +8,8 @@ class NotificationRoutes:
     @route("GET", "/v1/notifications", tag="notifications", query=NotificationQuerySchema,
            response=page_of(NotificationSchema))
     def list_notifications(self, call):
-        """Your notifications (channel, template, status, attempts); everyone's with
-        notifications:read_any."""
+        """Who was told what: your messages, everyone's with notifications:read_any.
+
+        Each item names its recipient, template, status and reservation; `?reservation_id=`
+        lists the messages about one reservation, a partner booking's guest included."""
         return self.notifications.list_notifications(call.request.args.to_dict(), call.principal.as_actor())

@@ -1,7 +1,8 @@
 """The notifications service in a real nameko container on the real broker, sending through
 the real SendGrid and Twilio SDKs to local fakes that check every request's shape: one
 message per channel, opt-outs, retries through an outage, dead letters and their replay,
-refusals that are never retried, duplicate events, and events held while the service is down."""
+refusals that are never retried, duplicate events, events held while the service is down, and
+the guests of partner bookings, found again in the delivery log by reservation."""
 import time
 
 import eventlet
@@ -246,8 +247,8 @@ def test_the_delivery_log_shows_customers_their_own_and_operators_everything(
     everything = rpc.list_notifications()
     assert everything["total"] == 3
     assert set(everything["items"][0]) == {
-        "id", "user_id", "channel", "template", "recipient", "status", "attempts", "provider_message_id",
-        "last_error", "event_id", "created_at", "updated_at"}
+        "id", "user_id", "reservation_id", "channel", "template", "recipient", "status", "attempts",
+        "provider_message_id", "last_error", "event_id", "created_at", "updated_at"}
     own = rpc.list_notifications({"user_id": 8}, ann)  # asks for someone else's: gets their own
     assert (own["total"], {n["user_id"] for n in own["items"]}) == (2, {7})
     assert rpc.list_notifications({"user_id": 8}, auditor)["total"] == 1
@@ -255,7 +256,8 @@ def test_the_delivery_log_shows_customers_their_own_and_operators_everything(
     page = rpc.list_notifications({"limit": 2, "offset": 0})
     assert (len(page["items"]), page["total"]) == (2, 3)
     assert rpc.list_notifications({"status": "failed"}) == {"items": [], "total": 0}
-    for bad in ({"status": "lost"}, {"channel": "fax"}, {"limit": 0}, {"surprise": 1}):
+    for bad in ({"status": "lost"}, {"channel": "fax"}, {"limit": 0}, {"surprise": 1}, {"reservation_id": 0},
+                {"reservation_id": "twelve"}):
         with pytest.raises(ValidationError):
             rpc.list_notifications(bad)
     with pytest.raises(ValidationError):
@@ -285,3 +287,50 @@ def test_the_delivery_topology_is_durable_and_retries_dead_letter_back_to_work(
     [dead] = wait_until(rpc.list_event_dead_letters, what="the malformed message parked")
     assert dead["reason"].startswith("deliver fails its schema") and dead["routing_key"] == "deliver"
     assert rpc.list_dead_letters() == []
+
+
+def _partner_confirmed(reservation_id, phone=None):
+    """reservation_confirmed as reservations announces a partner booking: no user, a guest."""
+    return reservation_event(None, reservation_id=reservation_id, partner="acme-travel",
+                             partner_ref=f"ACME-{reservation_id}",
+                             guest={"name": "Grace Hopper", "email": "grace@example.com", "phone": phone})
+
+
+def test_a_partner_bookings_guest_is_told_and_the_log_answers_by_reservation(
+        notifications, dispatch, notifications_db, sendgrid, twilio, rpc):  # noqa: F811
+    _register(dispatch, notifications_db, 7, email="ann@example.com", phone=None)
+    with_phone = _partner_confirmed(81, phone="+14155550177")
+    dispatch("reservations", "reservation_confirmed", with_phone)
+    dispatch("reservations", "reservation_confirmed", _partner_confirmed(82))
+    dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=83))
+
+    rows = settled(notifications_db, 4, template="reservation_confirmed")
+    assert sorted((r.reservation_id, r.user_id, r.channel, r.recipient, r.status) for r in rows) == [
+        (81, None, "email", "grace@example.com", "sent"), (81, None, "sms", "+14155550177", "sent"),
+        (82, None, "email", "grace@example.com", "sent"), (83, 7, "email", "ann@example.com", "sent")]
+    [mail] = _of(sendgrid.messages, "Reservation #81")
+    assert mail["to"] == "grace@example.com" and mail["text"].startswith("Hello Grace Hopper,")
+    assert "Booked through acme-travel (their reference ACME-81)" in mail["text"] and "Paid" not in mail["text"]
+    [text] = _of(twilio.messages, "reservation #81")
+    assert text["to"] == "+14155550177"
+    assert _of(twilio.messages, "reservation #82") == []  # no phone given: email only
+    assert sendgrid.errors == [] and twilio.errors == []
+
+    with entrypoint_waiter(notifications, "on_reservation_confirmed"):  # the same event again
+        dispatch("reservations", "reservation_confirmed", with_phone)
+    eventlet.sleep(0.5)
+    assert len(stored(notifications_db, reservation_id=81)) == 2 and len(_of(sendgrid.messages, "#81")) == 1
+
+    told = rpc.list_notifications({"reservation_id": 81})
+    assert told["total"] == 2
+    assert sorted((n["recipient"], n["template"], n["status"], n["reservation_id"], n["user_id"])
+                  for n in told["items"]) == [
+        ("+14155550177", "reservation_confirmed", "sent", 81, None),
+        ("grace@example.com", "reservation_confirmed", "sent", 81, None)]
+    auditor = {"user_id": 9, "permissions": ["notifications:read_any"]}
+    assert rpc.list_notifications({"reservation_id": 81, "channel": "email"}, auditor)["total"] == 1
+    # Without read_any a caller sees their own only: a guest's rows belong to no user.
+    ann = {"user_id": 7, "permissions": []}
+    assert rpc.list_notifications({"reservation_id": 81}, ann) == {"items": [], "total": 0}
+    assert [n["reservation_id"] for n in rpc.list_notifications({"reservation_id": 83}, ann)["items"]] == [83]
+    assert {n["user_id"] for n in rpc.list_notifications({}, ann)["items"]} == {7}

@@ -1,6 +1,8 @@
 """From events to delivery log rows: a local copy of each contact (newest event wins), one
 notification per channel the user can and wants to be reached on, a redelivered event
-creating nothing twice, and an event about an unknown user recording nothing."""
+creating nothing twice, and an event about an unknown user recording nothing. The guest of a
+partner booking (no user) is emailed, and texted when a phone was given, by name; every row
+keeps the reservation it is about."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +26,12 @@ def _confirmed(event_id="evt-conf", user_id=7):
     return {"event_id": event_id, "occurred_at": T0, "reservation_id": 12, "user_id": user_id, "place_id": 3,
             "start": T0 + timedelta(days=1), "end": T0 + timedelta(days=1, hours=3), "amount": 7500,
             "currency": "usd", "refund_amount": None}
+
+
+def _guest_event(event_id="evt-guest", phone=None, **changes):
+    return {**_confirmed(event_id, user_id=None), "reservation_id": 31, "partner": "acme-travel",
+            "partner_ref": "ACME-1042", "guest": {"name": "Grace Hopper", "email": "grace@example.com", "phone": phone},
+            **changes}
 
 
 @pytest.fixture
@@ -91,3 +99,61 @@ def test_opted_out_channels_get_no_row(notifications_db, notifier):  # noqa: F81
     notifier.contact_changed(_contact_event(notify_sms=False))
     notifier.notify("reservation_confirmed", _confirmed())
     assert [(r.channel, r.template) for r in _rows(notifications_db)] == [("email", "reservation_confirmed")]
+
+
+def test_a_partner_guest_without_a_phone_is_emailed_by_name(notifications_db, notifier):  # noqa: F811
+    ids = notifier.notify("reservation_confirmed", _guest_event())
+    [email] = _rows(notifications_db)
+    assert ids == [email.id]
+    assert (email.user_id, email.reservation_id, email.channel, email.recipient, email.template, email.status) == (
+        None, 31, "email", "grace@example.com", "reservation_confirmed", "queued")
+    assert email.body.startswith("Hello Grace Hopper,") and "Booked through acme-travel" in email.body
+    assert "Hello Grace Hopper," in email.html and email.subject == "Reservation #31 is confirmed"
+
+
+def test_a_partner_guest_with_a_phone_is_emailed_and_texted_once(notifications_db, notifier):  # noqa: F811
+    event = _guest_event(phone="+14155550177", event_id="evt-cancel", refund_amount=0)
+    first = notifier.notify("reservation_cancelled", event)
+    email, sms = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert [email.id, sms.id] == first
+    assert (email.channel, email.recipient, sms.channel, sms.recipient) == (
+        "email", "grace@example.com", "sms", "+14155550177")
+    assert {email.user_id, sms.user_id} == {None} and {email.reservation_id, sms.reservation_id} == {31}
+    assert "No refund is due from Bookify: you paid acme-travel" in email.body
+    assert sms.body.endswith("No refund is due from Bookify; ask acme-travel.")
+    # Redelivered, then again once sent: deduplicated by event_id like any other event.
+    assert notifier.notify("reservation_cancelled", event) == first
+    with notifications_db.transaction() as session:
+        session.execute(sa.update(Notification).values(status="sent"))
+    assert notifier.notify("reservation_cancelled", event) == []
+    assert len(_rows(notifications_db)) == 2
+    assert [e.event_id for e in _rows(notifications_db, ProcessedEvent)] == ["evt-cancel"]
+
+
+def test_a_guest_is_not_mistaken_for_a_user_or_the_other_way_round(notifications_db, notifier):  # noqa: F811
+    notifier.contact_changed(_contact_event(notify_sms=False))  # user 7: email only
+    notifier.notify("reservation_confirmed", _confirmed())  # a customer's booking: their contact
+    # A partner booking whose event names a guest: the guest, never a stored contact.
+    notifier.notify("reservation_confirmed", _guest_event(phone="+14155550177"))
+    rows = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert [(r.user_id, r.reservation_id, r.template, r.channel, r.recipient) for r in rows] == [
+        (7, 12, "reservation_confirmed", "email", "ann@example.com"),
+        (None, 31, "reservation_confirmed", "email", "grace@example.com"),
+        (None, 31, "reservation_confirmed", "sms", "+14155550177")]
+    assert "Paid:  75.00 USD" in rows[0].body and rows[0].body.startswith("Hello Ann,")
+
+
+def test_a_userless_event_without_a_guest_records_nothing(notifications_db, notifier):  # noqa: F811
+    assert notifier.notify("reservation_confirmed", _guest_event(guest=None)) == []
+    assert _rows(notifications_db) == [] and _rows(notifications_db, ProcessedEvent) == []
+
+
+def test_payment_events_keep_their_reservation(notifications_db, notifier):  # noqa: F811
+    notifier.contact_changed(_contact_event(notify_sms=False), welcome=True)
+    notifier.notify("payment_refunded", {"event_id": "evt-refund", "occurred_at": T0, "payment_id": 4,
+                                         "reservation_id": 12, "user_id": 7, "amount": 1000, "currency": "usd",
+                                         "reason": "requested_by_customer"})
+    welcome, refund = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert (welcome.template, welcome.reservation_id) == ("welcome", None)
+    assert (refund.template, refund.reservation_id, refund.subject) == (
+        "payment_refunded", 12, "Refund of 10.00 USD for reservation #12")
