@@ -95,17 +95,36 @@ class Stack:
                 instance = sum(1 for key in self.procs if key.split("#")[0] == module) + 1
                 key = module if instance == 1 else f"{module}#{instance}"
                 stem = name if instance == 1 else f"{name}-{instance}"
-                log = self.logs[key] = self.log_dir / f"{stem}.log"
-                with open(log, "wb") as out:
-                    # Own process group: a terminal Ctrl-C reaches only the parent, which then
-                    # stops the children in order; stop() can signal each whole group.
-                    self.procs[key] = subprocess.Popen(
-                        [sys.executable, "-m", "nameko", "run", "--config", self.config, module],
-                        cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                        stderr=subprocess.STDOUT, process_group=0)
+                self.logs[key] = self.log_dir / f"{stem}.log"
+                self._spawn(key, env)
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, key: str, env: dict[str, str], mode: str = "wb") -> None:
+        module = key.split("#")[0]
+        with open(self.logs[key], mode) as out:
+            # Own process group: a terminal Ctrl-C reaches only the parent, which then
+            # stops the children in order; stop() can signal each whole group.
+            self.procs[key] = subprocess.Popen(
+                [sys.executable, "-m", "nameko", "run", "--config", self.config, module],
+                cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, process_group=0)
+
+    def stop_service(self, key: str, timeout: float = 10) -> None:
+        """Stop one service process (SIGTERM, then SIGKILL after `timeout`); its queues stay."""
+        proc = self.procs[key]
+        if proc.poll() is None:
+            _killpg(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(proc, signal.SIGKILL)
+                proc.wait()
+
+    def start_service(self, key: str) -> None:
+        """Start a stopped service process again, appending to its log."""
+        self._spawn(key, self._child_env(), mode="ab")
 
     def _start_localstripe(self, env) -> None:
         log = self.logs[LOCALSTRIPE] = self.log_dir / "localstripe.log"
