@@ -7,13 +7,12 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.test import Client
 
-import gateway.service  # noqa: F401  (declares every route)
+from common import errors
 from gateway.errors import STATUS, error_response
 from gateway.http import JsonWebServer, JsonWsgiApp
 from gateway.openapi import build_spec
 from gateway.routing import ROUTES
-from gateway.service import GatewayService
-from common import errors
+from gateway.service import GatewayService  # declares every route
 
 
 @pytest.fixture(scope="module")
