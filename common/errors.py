@@ -73,6 +73,12 @@ class PayloadTooLarge(BookifyError):
     code = "payload_too_large"
 
 
+class MethodNotAllowed(BookifyError):
+    """The path exists but does not accept this method; `Allow` lists those it does."""
+
+    code = "method_not_allowed"
+
+
 class RateLimited(BookifyError):
     """Too many requests; try again later."""
 

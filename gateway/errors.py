@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from common import errors
 
 log = logging.getLogger(__name__)
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 STATUS = {
     errors.ValidationError: 400,
@@ -17,6 +18,7 @@ STATUS = {
     errors.PaymentDeclined: 402,
     errors.Forbidden: 403,
     errors.NotFound: 404,
+    errors.MethodNotAllowed: 405,
     errors.SlotUnavailable: 409,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
@@ -36,6 +38,8 @@ def error_response(exc):
     response = _json(status, exc.code, exc.message, exc.details)
     if isinstance(exc, errors.RateLimited) and "retry_after" in exc.details:
         response.headers["Retry-After"] = str(exc.details["retry_after"])
+    if isinstance(exc, errors.MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(exc.details["allowed"])
     if isinstance(exc, errors.Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="bookify"'
     return response
@@ -49,8 +53,17 @@ def _as_bookify_error(exc):
     if isinstance(exc, RouteNotFound):
         return errors.NotFound("No such endpoint")
     if isinstance(exc, MethodNotAllowed):
-        return errors.ValidationError("Method not allowed for this endpoint", {"method": ["Not allowed."]})
+        allowed = allowed_methods(exc.valid_methods or ())
+        return errors.MethodNotAllowed(f"This endpoint accepts {', '.join(allowed)} only",
+                                       {"allowed": allowed})
     return None
+
+
+def allowed_methods(methods):
+    """The methods a path has, in one fixed order (werkzeug hands them over as a set)."""
+    methods = set(methods)
+    known = [method for method in METHOD_ORDER if method in methods]
+    return known + sorted(methods - set(known))
 
 
 def _json(status, code, message, details):

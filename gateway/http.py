@@ -11,7 +11,7 @@ import time
 import nameko
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from common.errors import EXPECTED_ERRORS, ValidationError
@@ -53,7 +53,7 @@ class JsonWsgiApp(WsgiApp):
         try:
             provider, values = adapter.match()
         except HTTPException as exc:
-            response, route = error_response(exc), UNMATCHED_ROUTE
+            response, route = error_response(_unknown_path_or(adapter, exc)), UNMATCHED_ROUTE
         else:
             request.path_values = values
             response, route = provider.handle_request(request), provider.route
@@ -150,6 +150,20 @@ def route_label(rule):
     """The label of an endpoint's metrics: its declared path, `{reservation_id}` and all
     (never the real path: one series per reservation would swamp Prometheus)."""
     return _RULE_PARAMETER.sub(r"{\1}", rule)
+
+
+def _unknown_path_or(adapter, exc):
+    """werkzeug answers 405 once a path has the shape of a route, before the route's converter
+    has read the id: `DELETE /v1/reservations/0` would be 405 while `GET` of it is 404. A path
+    that no method of it would accept is unknown: 404 whatever the method."""
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        try:
+            adapter.match(method=sorted(exc.valid_methods)[0])
+        except NotFound as unknown:
+            return unknown
+        except HTTPException:
+            pass
+    return exc
 
 
 def _observe(request, route, status, seconds):

@@ -4,6 +4,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 
+from common.errors import MethodNotAllowed
 from common.schemas import MAX_ID, LenientSchema
 from gateway.errors import STATUS
 from gateway.routing import PATH_PARAMETER, ROUTES
@@ -21,6 +22,18 @@ class ErrorSchema(LenientSchema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
+# Any path answers a method it does not have with 405; every operation refers to this one answer.
+METHOD_NOT_ALLOWED = {
+    "description": MethodNotAllowed.__doc__,
+    "headers": {"Allow": {"description": "The methods this path accepts, e.g. `GET, HEAD, PATCH`",
+                          "schema": {"type": "string"}}},
+    "content": {"application/json": {
+        "schema": "Error",
+        "example": {"error": {"code": MethodNotAllowed.code, "message": "This endpoint accepts POST only",
+                              "details": {"allowed": ["POST"]}}}}},
+}
+
+
 def build_spec(version="1.0.0"):
     spec = APISpec(title="Bookify API", version=version, openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()],
@@ -28,6 +41,7 @@ def build_spec(version="1.0.0"):
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "Authentication"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.response("MethodNotAllowed", METHOD_NOT_ALLOWED)
     paths = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
@@ -68,4 +82,6 @@ def _error_responses(route):
     statuses |= set(route.errors)
     error = {"content": {"application/json": {"schema": "Error"}}}
     reasons = {status: kind.__doc__ for kind, status in reversed(list(STATUS.items()))}
-    return {str(status): {"description": reasons[status], **error} for status in sorted(statuses)}
+    responses = {str(status): {"description": reasons[status], **error} for status in sorted(statuses)}
+    responses[str(STATUS[MethodNotAllowed])] = "MethodNotAllowed"
+    return dict(sorted(responses.items()))
