@@ -148,10 +148,11 @@ class _Policy:
 
     # -- the moves ----------------------------------------------------------------------
 
-    def _redeliver(self, message, attempts, delay=None):
+    def _redeliver(self, message, attempts):
         """A copy back to this consumer's own queue with its attempt count; then the ack."""
         exchange, routing_key = _origin(message)
-        try:
+
+        def publish():
             with self._republisher.clone() as connection:
                 kombu.Producer(connection).publish(
                     _raw_body(message), exchange="", routing_key=self.queue.name,
@@ -159,26 +160,30 @@ class _Policy:
                     delivery_mode=2, headers={**(message.headers or {}), ATTEMPTS: attempts,
                                               ORIGINAL_EXCHANGE: exchange, ORIGINAL_ROUTING_KEY: routing_key},
                     retry=False, timeout=5)
-        except Exception as error:  # noqa: BLE001 - the broker is away: keep it, back off
-            delay = min((delay or self.retry.base_delay) * 2, self.retry.max_delay)
-            log.warning("%s: could not queue the retry (%s); trying again in %.1f s",
-                        self._label(message), error, delay)
-            self._later(delay, self._redeliver, message, attempts, delay)
-            return
-        self.consumer.ack_message(message)
 
-    def _park(self, message, reason, delay=None):
+        self._publish_then_ack(message, "queue the retry", publish)
+
+    def _park(self, message, reason):
         exchange, routing_key = _origin(message)
-        try:
+
+        def publish():
             self.dead_letters.put(_raw_body(message), reason, exchange, routing_key, message.content_type)
+            log.error("%s dead-lettered to %s: %s", self._label(message), self.dead_letters.queue.name,
+                      reason[:300])
+            count_parked(self.container.service_name, self.queue.name)
+
+        self._publish_then_ack(message, "dead-letter it", publish)
+
+    def _publish_then_ack(self, message, what, publish, delay=None):
+        """`publish()`, then ack the message. While the broker refuses, back off and try again:
+        the message stays unacked meanwhile, so nothing is lost and nothing loops."""
+        try:
+            publish()
         except Exception as error:  # noqa: BLE001 - the broker is away: keep it, back off
             delay = min((delay or self.retry.base_delay) * 2, self.retry.max_delay)
-            log.warning("%s: could not dead-letter it (%s); trying again in %.1f s",
-                        self._label(message), error, delay)
-            self._later(delay, self._park, message, reason, delay)
+            log.warning("%s: could not %s (%s); trying again in %.1f s", self._label(message), what, error, delay)
+            self._later(delay, self._publish_then_ack, message, what, publish, delay)
             return
-        log.error("%s dead-lettered to %s: %s", self._label(message), self.dead_letters.queue.name, reason[:300])
-        count_parked(self.container.service_name, self.queue.name)
         self.consumer.ack_message(message)
 
     def _later(self, delay, action, *args):
