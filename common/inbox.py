@@ -31,9 +31,10 @@ from nameko.messaging import Consumer as NamekoConsumer
 
 from common.contracts.events import schema_of
 from common.dead_letters import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, DeadLetterQueue
-from common.errors import ServiceTimeout, ServiceUnavailable, ValidationError
+from common.errors import EXPECTED_ERRORS, ServiceTimeout, ServiceUnavailable, ValidationError
 from common.metrics import count_parked
-from common.rpc import EventHandler, TolerantConsumer
+from common.rpc import EventHandler, TolerantConsumer, rpc
+from common.schemas import LimitSchema
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,25 @@ class PolicyConsumer(_Policy, NamekoConsumer):
 
     def handle_message_args(self, args, message):
         NamekoConsumer.handle_message(self, args[0], message)
+
+
+class EventDeadLetterOperations:
+    """Adds the operator calls on `<service>.event_dead_letter` to a service that consumes events."""
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_event_dead_letters(self, limit=50):
+        """Events this service could not handle (failing their producer's schema, or failing
+        every retry), with the reason, oldest first, left in the queue.
+        Example: n.rpc.notifications.list_event_dead_letters(10)"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters(self.name).peek(fields["limit"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def replay_event_dead_letters(self, limit=1000):
+        """Send dead-lettered events back to their exchange (after a fix); returns how many.
+        Example: n.rpc.reservations.replay_event_dead_letters()"""
+        fields = LimitSchema().load_or_raise({"limit": limit})
+        return event_dead_letters(self.name).replay(fields["limit"])
 
 
 def event_dead_letters(service):

@@ -62,6 +62,12 @@ class PageQuery(Schema):
     offset = fields.Integer(load_default=0, validate=Offset)
 
 
+class LimitSchema(Schema):
+    """How many of something an operator call returns at most."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
 def page_of(item_schema):
     """The `{"items": [...], "total": n}` shape of a list response."""
     return Schema.from_dict(

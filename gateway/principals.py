@@ -11,8 +11,8 @@ from nameko.extensions import DependencyProvider
 
 from common.config import section
 from common.errors import Unauthenticated
-from common.permissions import Principal
 from common.inbox import handles
+from common.permissions import Principal
 from common.tokens import TokenCodec, TokenSettings
 
 COOKIE_NAME = "Authentication"

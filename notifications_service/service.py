@@ -15,7 +15,6 @@ from common.contracts.notifications import (
     ActorSchema,
     DeadLetterSchema,
     DeliverySchema,
-    LimitSchema,
     NotificationQuerySchema,
     NotificationSchema,
     ReplaySchema,
@@ -23,10 +22,11 @@ from common.contracts.notifications import (
 from common.db import Database
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
-from common.inbox import consumes, event_dead_letters, handles
+from common.inbox import EventDeadLetterOperations, consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
 from common.rpc import rpc
+from common.schemas import LimitSchema
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
@@ -63,7 +63,7 @@ class NotificationComponents(DependencyProvider):
         return self
 
 
-class NotificationsService(audit.AuditedService):
+class NotificationsService(audit.AuditedService, EventDeadLetterOperations):
     name = "notifications"
 
     db = Database()
@@ -169,21 +169,6 @@ class NotificationsService(audit.AuditedService):
         Example: n.rpc.notifications.replay_dead_letters([41, 42])"""
         fields = ReplaySchema().load_or_raise({"notification_ids": notification_ids})
         return self.components.queues.replay(self._deliveries().requeue, fields["notification_ids"])
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_event_dead_letters(self, limit=50):
-        """Events that could not be handled (undecodable, malformed, or failing twice), with
-        the reason, oldest first, left in the queue.
-        Example: n.rpc.notifications.list_event_dead_letters(10)"""
-        fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters(self.name).peek(fields["limit"])
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def replay_event_dead_letters(self, limit=1000):
-        """Send dead-lettered events back to their exchange (after a fix); returns how many.
-        Example: n.rpc.notifications.replay_event_dead_letters()"""
-        fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters(self.name).replay(fields["limit"])
 
     # -- internals ----------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from nameko.extensions import DependencyProvider
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
 from common.contracts.partners import PARTNER_MESSAGES
-from common.contracts.notifications import LimitSchema
 from common.contracts.reservations import (
     AvailabilityQuerySchema,
     CancelSchema,
@@ -24,12 +23,13 @@ from common.contracts.reservations import (
 )
 from common.db import Database
 from common.dead_letters import DeadLetterQueue
-from common.inbox import UnprocessableEvent, consumes, event_dead_letters, handles
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.inbox import EventDeadLetterOperations, UnprocessableEvent, consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import TimedServiceRpc, rpc
+from common.schemas import LimitSchema
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
@@ -81,7 +81,7 @@ def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
 
-class ReservationsService(audit.AuditedService):
+class ReservationsService(audit.AuditedService, EventDeadLetterOperations):
     name = "reservations"
 
     db = Database()
@@ -193,21 +193,6 @@ class ReservationsService(audit.AuditedService):
     @handles("payments", "payment_succeeded")
     def on_payment_succeeded(self, event):
         self._booking().on_payment_succeeded(event)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_event_dead_letters(self, limit=50):
-        """Events from other services this one could not handle (failing their schema, or
-        failing every retry), with the reason, oldest first, left in the queue.
-        Example: n.rpc.reservations.list_event_dead_letters(10)"""
-        fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters(self.name).peek(fields["limit"])
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def replay_event_dead_letters(self, limit=1000):
-        """Send dead-lettered events back to their exchange (after a fix); returns how many.
-        Example: n.rpc.reservations.replay_event_dead_letters()"""
-        fields = LimitSchema().load_or_raise({"limit": limit})
-        return event_dead_letters(self.name).replay(fields["limit"])
 
     # -- partners -----------------------------------------------------------------------
 

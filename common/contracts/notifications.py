@@ -24,10 +24,6 @@ class NotificationQuerySchema(PageQuery):
                        "with notifications:read_any)."})
 
 
-class LimitSchema(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
-
-
 class ReplaySchema(Schema):
     """Which dead letters to replay; None replays every one."""
 

@@ -120,7 +120,7 @@ def test_an_event_whose_handler_always_fails_is_retried_with_backoff_then_dead_l
         time.sleep(1)  # a looping redelivery would keep calling it meanwhile
     attempts = notifications_config["INBOX"]["max_attempts"]
     assert len(calls) == attempts  # then no more
-    gaps = [later - earlier for earlier, later in zip(calls, calls[1:])]
+    gaps = [later - earlier for earlier, later in zip(calls, calls[1:], strict=False)]
     assert all(gap >= 0.8 * RETRY_BASE * 2 ** i for i, gap in enumerate(gaps)), gaps  # each wait doubles
     assert letter["reason"] == f"failed {attempts} times: RuntimeError: renderer exploded"
     assert json.loads(letter["body"])["event_id"] == event["event_id"]  # kept whole, for a replay

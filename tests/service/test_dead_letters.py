@@ -11,7 +11,7 @@ def test_str_and_bytes_bodies_are_both_kept_whole_with_the_reason(rabbit_config)
               "application/json")
     queue.put(b"\xff\x00 raw", "a bytes body", "partners.events", "reservation_requested", None)
     letters = queue.peek()
-    assert [(l["reason"], l["routing_key"], l["body"]) for l in letters] == [
+    assert [(d["reason"], d["routing_key"], d["body"]) for d in letters] == [
         ("a str body", "reservation_confirmed", '{"user_id": null, "name": "Zoë"}'),
         ("a bytes body", "reservation_requested", "\ufffd\x00 raw")]
     assert queue.peek() == letters  # peeking leaves them there

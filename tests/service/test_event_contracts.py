@@ -139,7 +139,7 @@ def test_every_consumer_handles_every_variant_its_producer_emits_and_parks_a_mal
     for variant in variants_of(source, event_type):
         body = dict(variant.body, event_id=str(uuid.uuid4()))
         with entrypoint_waiter(container, method, timeout=20,
-                               callback=lambda ctx, result, exc_info: _about(ctx, body)) as waited:
+                               callback=lambda ctx, result, exc_info, body=body: _about(ctx, body)) as waited:
             publish(uri, source, event_type, body)
         waited.get()  # raises what the consumer raised, if it did
     # A body of the right type with the wrong shape: parked at once, with the reason.
