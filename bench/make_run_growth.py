@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -198,7 +198,7 @@ def run(args, work: Path) -> dict:
 
     report = growth_report(window(0, args.window), window(args.bookings - args.window, args.bookings))
     report.update(bookings=args.bookings, places=args.places, stock_localstripe=args.stock_localstripe,
-                  whole_run=asdict(window(0, args.bookings)), pace_us={"before": round(pace_before, 2),
+                  whole_run=window(0, args.bookings).figures(), pace_us={"before": round(pace_before, 2),
                                                                        "after": round(pace_after, 2)})
     return report
 
