@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench import localstripe_server
+from scripts import localstripe_server
 from scripts.launcher import LOCALSTRIPE, SERVICES, Stack, register_stripe_webhook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +68,8 @@ def _rabbit_api(method: str, path: str, body: dict | None = None) -> None:
 
 class BenchStack:
     """Start with `with BenchStack(log_dir) as stack:`; `stack.base_url` is the HTTP gateway.
-    `stock_localstripe` runs localstripe exactly as `make run` does (snapshot on every write)
-    instead of bench.localstripe_server."""
+    `stock_localstripe` runs localstripe as shipped (snapshot on every write, lists scan the
+    whole store) instead of scripts.localstripe_server, which `make run` runs."""
 
     def __init__(self, log_dir: Path, stock_localstripe: bool = False):
         self.stock_localstripe = stock_localstripe
@@ -106,7 +106,8 @@ class BenchStack:
             if not self.stock_localstripe:
                 self._start_localstripe()
             self.main = Stack(ROOT, env=self.env, services=MAIN_SERVICES, log_dir=self.log_dir,
-                              localstripe_port=self.localstripe_port if self.stock_localstripe else None)
+                              localstripe_port=self.localstripe_port if self.stock_localstripe else None,
+                              stock_localstripe=self.stock_localstripe)
             self.main.prepare()
             self.main.start()
             self.main.wait_ready(f"{self.base_url}/ready", timeout=90)
@@ -157,11 +158,10 @@ class BenchStack:
                 stack.check()
 
     def fresh_localstripe(self) -> None:
-        """Restart the emulator with an empty store. Its cost per payment grows with what it
-        holds (every PaymentIntent it returns embeds a list built by scanning the whole store),
-        so runs that are compared with each other each start from an empty one."""
+        """Restart the emulator with an empty store, so that runs compared with each other
+        start alike (localstripe as shipped costs more per payment the more it holds)."""
         if self.localstripe is None:
-            return  # --stock-localstripe: the launcher's, left as make run has it
+            return  # --stock-localstripe: the launcher runs it, as shipped
         self._stop_localstripe()
         self._start_localstripe()
         self._register_webhook()

@@ -7,6 +7,12 @@ import requests
 import requests.adapters
 import stripe
 
+# Where the SDK is pointed (stripe_endpoint): Stripe itself, or localstripe where `make run`
+# starts it, with a key it accepts (localstripe takes any).
+STRIPE_API_BASE = "https://api.stripe.com"
+LOCALSTRIPE_API_BASE = "http://127.0.0.1:8420"
+LOCALSTRIPE_API_KEY = "sk_test_local_bookify"
+
 # PaymentIntent statuses, as the payments domain sees them.
 _SETTLED_AS_SUCCEEDED = {"succeeded"}
 # requires_action means 3-D Secure; nobody can complete it for a server-side confirmation.
@@ -87,16 +93,34 @@ class InvalidWebhook(Exception):
         self.message = message
 
 
+def uses_localstripe(api_key, api_base):
+    """True when neither a Stripe key nor an API base is given: payments then go to
+    localstripe, which `make run` starts for exactly this case."""
+    return not (api_key or "").strip() and not (api_base or "").strip()
+
+
+def stripe_endpoint(api_key, api_base):
+    """(key, API base) the SDK is given, from STRIPE_API_KEY and STRIPE_API_BASE: a base when
+    one is given (with the local key if no key is); Stripe itself for a key alone; localstripe
+    on 127.0.0.1:8420 for neither."""
+    api_key, api_base = (api_key or "").strip(), (api_base or "").strip().rstrip("/")
+    if uses_localstripe(api_key, api_base):
+        return LOCALSTRIPE_API_KEY, LOCALSTRIPE_API_BASE
+    return api_key or LOCALSTRIPE_API_KEY, api_base or STRIPE_API_BASE
+
+
 class StripeGateway:
     """PaymentIntents, refunds and webhook events through the official SDK.
     An empty `api_base` means api.stripe.com; tests point it at localstripe."""
 
     def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret="", connections=16):
         self.webhook_secret = webhook_secret
+        self.api_base = api_base.rstrip("/") or STRIPE_API_BASE
+        self._session = _shared_session(connections)
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
-            http_client=stripe.RequestsClient(timeout=timeout, session=_shared_session(connections)),
+            base_addresses={"api": self.api_base},
+            http_client=stripe.RequestsClient(timeout=timeout, session=self._session),
             # No SDK retries: an unanswered create is settled by reconcile, by the webhook or
             # by the caller retrying with its idempotency key (and localstripe ignores
             # Idempotency-Key, so an SDK retry there would charge twice).
@@ -105,10 +129,11 @@ class StripeGateway:
 
     @classmethod
     def from_config(cls, config):
-        """From the STRIPE block of config.yaml."""
+        """From the STRIPE block of config.yaml: where stripe_endpoint says."""
+        api_key, api_base = stripe_endpoint(config.get("api_key"), config.get("api_base"))
         return cls(
-            api_key=config["api_key"],
-            api_base=config.get("api_base") or "",
+            api_key=api_key,
+            api_base=api_base,
             timeout=float(config.get("timeout_seconds", 10)),
             webhook_secret=config.get("webhook_secret") or "",
         )

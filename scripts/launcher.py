@@ -14,6 +14,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from scripts import localstripe_server
+
 # What each `nameko run` is given, one OS process each. The gateway names its class because its
 # module also imports the route mixins, which carry entrypoints and would be run as services too.
 SERVICES = [
@@ -55,11 +57,15 @@ def register_stripe_webhook(localstripe_port: int, gateway_url: str, secret: str
 class Stack:
     def __init__(self, root: Path, env: dict[str, str] | None = None,
                  services: Sequence[str] | None = None, config: str = "config.yaml",
-                 log_dir: Path | None = None, localstripe_port: int | None = None):
+                 log_dir: Path | None = None, localstripe_port: int | None = None,
+                 stock_localstripe: bool = False):
         self.root = Path(root).resolve()
         self.env = dict(env or {})
-        # localstripe (the Stripe emulator) for runs without real Stripe credentials.
+        # localstripe (the Stripe emulator) for runs without real Stripe credentials: the
+        # scripts.localstripe_server build, whose cost per payment does not grow with its store;
+        # `stock_localstripe` runs the emulator as shipped instead (to measure the difference).
         self.localstripe_port = localstripe_port
+        self.stock_localstripe = stock_localstripe
         if localstripe_port:
             self.env["STRIPE_API_BASE"] = f"http://127.0.0.1:{localstripe_port}"
         # Resolved here, not as a default argument, so appends/monkeypatching of SERVICES count.
@@ -128,14 +134,13 @@ class Stack:
 
     def _start_localstripe(self, env) -> None:
         log = self.logs[LOCALSTRIPE] = self.log_dir / "localstripe.log"
-        # It keeps its state in a fixed file under TMPDIR: give each stack its own.
-        state_dir = self.log_dir / "localstripe-state"
-        state_dir.mkdir(exist_ok=True)
+        # As shipped, it snapshots its store to /tmp/localstripe.pickle on every write.
+        command = ([str(Path(sys.executable).with_name("localstripe"))] if self.stock_localstripe
+                   else localstripe_server.COMMAND)
         with open(log, "wb") as out:
             self.procs[LOCALSTRIPE] = subprocess.Popen(
-                [str(Path(sys.executable).with_name("localstripe")), "--port", str(self.localstripe_port),
-                 "--from-scratch"], cwd=self.root, env={**env, "TMPDIR": str(state_dir)},
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, process_group=0)
+                [*command, "--port", str(self.localstripe_port), "--from-scratch"], cwd=self.root,
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, process_group=0)
         deadline = time.monotonic() + 30
         while not _listening(self.localstripe_port):
             self.check()

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from auth_service.seed import DEMO_CUSTOMER
+from payments_service.stripe_gateway import stripe_endpoint, uses_localstripe
 from scripts import launcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 ADMIN_VARS = ("BOOKIFY_ADMIN_EMAIL", "BOOKIFY_ADMIN_PASSWORD")
 DEV_ADMIN = ("admin@bookify.local", "change-me-admin-password")  # config.yaml's defaults
 DEV_WEBHOOK_SECRET = "whsec_local_bookify_dev"  # config.yaml's STRIPE.webhook_secret default
-LOCALSTRIPE_PORT = 8420
+LOCALSTRIPE_PORT = 8420  # as in LOCALSTRIPE_API_BASE, where the services look for it by default
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -72,6 +73,16 @@ def _gateway_address() -> tuple[str, int]:
     return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host), int(port)
 
 
+def stripe_uses_localstripe(env) -> bool:
+    """Whether `make run` starts localstripe: neither STRIPE_API_KEY nor STRIPE_API_BASE set."""
+    return uses_localstripe(env.get("STRIPE_API_KEY"), env.get("STRIPE_API_BASE"))
+
+
+def stripe_api_base(env) -> str:
+    """Where the payments service sends Stripe calls under these settings (config.yaml)."""
+    return stripe_endpoint(env.get("STRIPE_API_KEY"), env.get("STRIPE_API_BASE"))[1]
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt  # same clean shutdown as Ctrl-C
 
@@ -91,8 +102,9 @@ def main() -> int:
         # Otherwise the new gateway dies on bind while an old one answers the health check.
         sys.exit(f"Port {port} is already in use (another `make run`?). Stop it or set GATEWAY_ADDRESS.")
 
-    # Without Stripe credentials, payments go to localstripe, the Stripe emulator.
-    local_stripe = "STRIPE_API_KEY" not in os.environ and "STRIPE_API_BASE" not in os.environ
+    # Without a Stripe key (or an API base of your own), payments go to localstripe, the Stripe
+    # emulator, started here; with a key alone, to Stripe itself.
+    local_stripe = stripe_uses_localstripe(os.environ)
     stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1")},
                            localstripe_port=LOCALSTRIPE_PORT if local_stripe else None)
     # Explicit: Python leaves SIGINT ignored if it started ignored (e.g. launched from a script with `&`).
@@ -115,7 +127,7 @@ def main() -> int:
         messages += ("; SMS by Twilio" if os.environ.get("TWILIO_ACCOUNT_SID") else
                      "; SMS to the console (no TWILIO_ACCOUNT_SID)") + ": see the notifications log"
         payments = (f"localstripe (Stripe emulator) on 127.0.0.1:{LOCALSTRIPE_PORT}; no real money"
-                    if local_stripe else "Stripe, from STRIPE_API_KEY / STRIPE_API_BASE")
+                    if local_stripe else f"Stripe at {stripe_api_base(os.environ)} (STRIPE_API_KEY / STRIPE_API_BASE)")
         password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
             else f"password {DEV_ADMIN[1]} (dev default)"
         print(f"\nBookify is running\n"

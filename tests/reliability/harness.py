@@ -32,8 +32,8 @@ import requests
 import sqlalchemy as sa
 from eventlet.greenpool import GreenPool
 
-from bench import localstripe_server
 from bench.stack import BENCH_SETTINGS, MAIN_SERVICES
+from scripts import localstripe_server
 from scripts.launcher import Stack, register_stripe_webhook
 from tests.conftest import MARIADB_SERVER
 from tests.fakes.tcp_proxy import TcpProxy
@@ -142,7 +142,7 @@ class FaultStack:
         self._register_webhook()
 
     def _start_localstripe(self):
-        # bench's localstripe: the emulator minus its snapshot-on-every-write (O(n) per payment)
+        # make run's localstripe: the emulator minus its snapshot on every write and its store scans
         self.localstripe = localstripe_server.spawn(self.localstripe_port, self.log_dir / "localstripe.log")
 
     def _register_webhook(self):

@@ -2,11 +2,11 @@
 layout): percentiles, the target checks, the table and the JSON files. No timing here."""
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench import report
+from bench import make_run_growth, report
 from bench.__main__ import parse_args
 from bench.load import OK, LoadResult, closed_loop, latency_summary, median_run, percentile
 from bench.pace import python_pace
@@ -251,3 +251,60 @@ def test_machine_pace_is_per_unit_of_work_not_per_round():
     short, long = python_pace(rounds=3, iterations=50), python_pace(rounds=3, iterations=500)
     assert 0 < short and 0 < long
     assert 0.2 < long / short < 5  # ten times the work per round, about the same per unit
+
+
+# -- bench/make_run_growth.py: the long-running make run, first bookings against last ----------
+
+def test_growth_run_frees_every_metrics_port_config_yaml_reads():
+    names = make_run_growth.metrics_port_variables((make_run_growth.ROOT / "config.yaml").read_text())
+    assert names == ["AUTH_METRICS_PORT", "RESERVATIONS_METRICS_PORT", "PAYMENTS_METRICS_PORT",
+                     "NOTIFICATIONS_METRICS_PORT", "GATEWAY_METRICS_PORT", "GRPC_GATEWAY_METRICS_PORT"]
+
+
+def test_growth_bookings_are_distinct_hours_round_robin_over_the_places():
+    first = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    windows = make_run_growth.booking_windows(2000, 4, first)
+    assert len({(place, start) for place, start, _ in windows}) == 2000
+    assert [place for place, _, _ in windows[:6]] == [0, 1, 2, 3, 0, 1]
+    assert windows[0] == (0, first, first + timedelta(hours=1))
+    assert windows[4] == (0, first + timedelta(hours=1), first + timedelta(hours=2))
+    assert all(end - start == timedelta(hours=1) for _, start, end in windows)
+    assert windows[-1][1] == first + timedelta(hours=499)  # 500 hours a place: well inside a year
+
+
+def test_growth_report_compares_rates_and_cpu_per_booking_at_both_ends():
+    first = make_run_growth.Window(200, 10.0, {"localstripe": 1.6, "services": 6.0})
+    last = make_run_growth.Window(200, 11.0, {"localstripe": 2.0, "services": 6.6})
+    result = make_run_growth.growth_report(first, last)
+    assert result["first"] == {"bookings": 200, "seconds": 10.0, "per_second": 20.0,
+                               "cpu_ms_per_booking": {"localstripe": 8.0, "services": 30.0}}
+    assert result["last"]["per_second"] == 18.18
+    assert result["last"]["cpu_ms_per_booking"] == {"localstripe": 10.0, "services": 33.0}
+    assert (result["rate_ratio"], result["met"]) == (0.91, True)
+    assert result["cpu_growth"] == {"localstripe": 1.25, "services": 1.1}
+
+    slow = make_run_growth.Window(200, 50.0, {"localstripe": 42.0, "services": 6.0})
+    failed = make_run_growth.growth_report(first, slow)
+    assert (failed["rate_ratio"], failed["met"]) == (0.2, False)
+    assert failed["cpu_growth"]["localstripe"] == 26.25
+    idle = make_run_growth.growth_report(make_run_growth.Window(200, 10.0, {"localstripe": 0.0}),
+                                         make_run_growth.Window(200, 10.0, {"localstripe": 0.5}))
+    assert idle["cpu_growth"] == {"localstripe": None}  # nothing to compare with
+
+
+def test_growth_report_is_printed_with_its_verdict():
+    first = make_run_growth.Window(200, 10.0, {"localstripe": 1.6, "services": 6.0})
+    text = make_run_growth.format_report(make_run_growth.growth_report(
+        first, make_run_growth.Window(200, 40.0, {"localstripe": 16.0, "services": 6.0})))
+    lines = text.splitlines()
+    assert lines[1].split() == ["bookings/s", "20.0", "5.0", "0.25"]
+    assert lines[2].split() == ["localstripe", "CPU", "ms/booking", "8.0", "80.0", "10.00"]
+    assert lines[-1] == "target: last 200 at >= 0.8x the rate of the first 200: NOT met"
+
+
+def test_growth_run_needs_room_for_both_windows():
+    args = make_run_growth.parse_args([])
+    assert (args.bookings, args.window, args.places, args.stock_localstripe) == (2000, 200, 4, False)
+    for argv in (["--bookings", "300"], ["--window", "0"], ["--places", "0"]):
+        with pytest.raises(SystemExit):
+            make_run_growth.parse_args(argv)
