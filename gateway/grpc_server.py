@@ -1,26 +1,33 @@
 """The `grpc_gateway` service: Bookify's gRPC API (proto/bookify/v1), served by nameko-grpc.
 It calls the same services by RPC and applies the same permission rules as the HTTP gateway:
 the JWT arrives as metadata `authorization: Bearer <token>`, is verified by the HTTP gateway's
-`Authentication`, and typed errors map to gRPC status codes in one table (GRPC_STATUS)."""
+`Authentication`, and typed errors map to gRPC status codes in one table (GRPC_STATUS).
+A caller's mistake (a wrong password, an ended session, bad input) is logged as a WARNING
+without a traceback; only what is our fault is an ERROR.
+
+`watch_reservations` streams are fed by reservations' events and re-checked on auth's
+(gateway/watches.py has the rules)."""
 import functools
 import inspect
 import json
 import logging
 from datetime import datetime, timezone
 
-import eventlet
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
+from common.inbox import handles
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.permissions import authorize
 from common.rpc import TimedServiceRpc
+from common.timers import configured_timer
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
-from gateway.grpc_transport import Grpc
+from gateway.grpc_transport import Grpc, Refused
 from gateway.principals import Authentication, PermissionCacheEvictions
+from gateway.watches import DEFAULT_RECHECK_SECONDS, Watches
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +49,9 @@ GRPC_STATUS = {
     errors.ServiceTimeout: StatusCode.DEADLINE_EXCEEDED,
 }
 
-WATCH_INTERVAL_SECONDS = 0.5
-WATCH_LIMIT = 100  # the page size cap of list_reservations
+WATCH_SNAPSHOT_LIMIT = 100  # the page size cap of list_reservations
+WATCHED_EVENTS = ("reservation_confirmed", "reservation_cancelled", "reservation_expired",
+                  "reservation_rescheduled")
 Status = reservations_pb2.ReservationStatus
 
 
@@ -61,14 +69,18 @@ def grpc_error(exc):
 
 
 def translating_errors(method):
-    """Raise every error of `method` (a unary handler or a streaming generator) as a GrpcError."""
+    """Every error of `method` (a unary handler or a streaming generator) as a GrpcError. A
+    caller's mistake (one of EXPECTED_ERRORS) is logged as a WARNING, without a traceback, and
+    a unary handler returns it as `Refused`, so that nameko does not log it as a failure."""
     if inspect.isgeneratorfunction(method):
         @functools.wraps(method)
         def stream(*args, **kwargs):
             try:
                 yield from method(*args, **kwargs)
             except Exception as exc:
-                raise grpc_error(exc) from exc
+                status = grpc_error(exc)
+                _log_refusal(method.__name__, exc, status)
+                raise status from exc
         return stream
 
     @functools.wraps(method)
@@ -76,8 +88,19 @@ def translating_errors(method):
         try:
             return method(*args, **kwargs)
         except Exception as exc:
-            raise grpc_error(exc) from exc
+            status = grpc_error(exc)
+            if not isinstance(exc, errors.EXPECTED_ERRORS):
+                raise status from exc
+            _log_refusal(method.__name__, exc, status)
+            return Refused(status, exc)
     return unary
+
+
+def _log_refusal(method_name, exc, status):
+    """A caller's mistake is an expected outcome: one WARNING line, no traceback."""
+    if isinstance(exc, errors.EXPECTED_ERRORS):
+        log.warning("grpc %s refused: %s", method_name, status.message,
+                    extra={"entrypoint": method_name, "grpc_status": status.code.name, "error_code": exc.code})
 
 
 class MetadataRequest:
@@ -99,6 +122,7 @@ class GrpcGatewayService(PermissionCacheEvictions):
     auth = TimedServiceRpc("auth")
     reservations = TimedServiceRpc("reservations")
     authentication = Authentication()
+    watches = Watches()  # the open watch_reservations streams of this process
     request_context = RequestContext()  # a correlation id per call, carried to every service
     metrics = Metrics()
 
@@ -168,25 +192,97 @@ class GrpcGatewayService(PermissionCacheEvictions):
     @grpc_reservations
     @translating_errors
     def watch_reservations(self, request, context):
-        """Polls the caller's reservations every WATCH_INTERVAL_SECONDS and yields those whose
-        `updated_at` or status moved. Polling, not reservations' events: it needs no queue per
-        stream, cannot miss or reorder a change, applies the read rules of list_reservations,
-        and costs one RPC per watcher per interval. A watch holds one worker while it runs."""
-        actor = self._caller(context)
-        query = {"limit": WATCH_LIMIT, "offset": 0}
+        """The caller's reservations (everyone's with reservations:read_any; one place's with
+        `place_id`): their current state first (at most 100, latest start first), then each
+        change as reservations announces it. The worker ends here; the stream waits on its
+        own queue (gateway/watches.py), fed by the reservation events below."""
+        principal, expires_at = self.authentication.identify(
+            MetadataRequest(context.invocation_metadata()), self.auth.principal)
+        query = {"limit": WATCH_SNAPSHOT_LIMIT, "offset": 0}
         if request.place_id:
             query["place_id"] = request.place_id
-        seen = {}
-        while not context.response_stream.closed:
-            for item in self.reservations.list_reservations(query, actor)["items"]:
-                version = (item["updated_at"], item["status"])
-                if seen.get(item["id"]) != version:
-                    seen[item["id"]] = version
-                    yield _reservation(item)
-            eventlet.sleep(WATCH_INTERVAL_SECONDS)
+        registry = self.watches
+        # Open before the snapshot is read, so a change made meanwhile is not missed.
+        watch = registry.open(principal, request.place_id or None, expires_at)
+        try:
+            current = self.reservations.list_reservations(query, principal.as_actor())["items"]
+        except BaseException:
+            registry.close(watch)
+            raise
+        for item in current:
+            watch.offer(item)
+        context.response_stream.on_close(lambda: registry.close(watch))
+        log.info("watch opened", extra={"user_id": principal.user_id, "scope": watch.scope,
+                                        "place_id": watch.place_id, "open_watches": len(registry)})
+        return _watch_stream(watch, registry)
 
+    # -- what feeds and ends the watches -------------------------------------------------
 
+    @handles("reservations", "reservation_confirmed", broadcast=True)
+    def on_reservation_confirmed(self, event):
+        self._feed_watches(event)
 
+    @handles("reservations", "reservation_cancelled", broadcast=True)
+    def on_reservation_cancelled(self, event):
+        self._feed_watches(event)
+
+    @handles("reservations", "reservation_expired", broadcast=True)
+    def on_reservation_expired(self, event):
+        self._feed_watches(event)
+
+    @handles("reservations", "reservation_rescheduled", broadcast=True)
+    def on_reservation_rescheduled(self, event):
+        self._feed_watches(event)
+
+    @configured_timer("GRPC_WATCH", "recheck_seconds", default=DEFAULT_RECHECK_SECONDS)
+    def recheck_watches(self):
+        """The backstop: every open watch's session and rights, asked of auth again, in case
+        an event of auth's never arrived. A watch whose rights lapsed ends here."""
+        for user_id, session_id in self.watches.sessions():
+            self._recheck(user_id, session_id, strict=False)
+
+    def permissions_changed(self, user_id):
+        for watcher, session_id in self.watches.sessions(user_id):
+            self._recheck(watcher, session_id, strict=True)
+
+    def session_ended(self, user_id, session_id):
+        ended = self.watches.session_ended(session_id, errors.Unauthenticated("The session has ended; sign in again"))
+        if ended:
+            log.info("session ended: %s watch(es) ended", ended, extra={"user_id": user_id})
+
+    def _feed_watches(self, event):
+        """One fetch of the reservation, offered to every watch that may see it. A partner's
+        booking has no user: only the watches of everyone's reservations see it."""
+        if not self.watches.interested(event["user_id"], event["place_id"]):
+            return
+        try:
+            reservation = self.reservations.get_reservation(event["reservation_id"])
+        except errors.NotFound:
+            return
+        # Nothing is delivered on rights confirmed longer than recheck_seconds ago.
+        for user_id, session_id in self.watches.stale_sessions_seeing(reservation):
+            self._recheck(user_id, session_id, strict=True)
+        self.watches.deliver(reservation)
+
+    def _recheck(self, user_id, session_id, strict):
+        """Ask auth what the session may do now, and end the watches it no longer allows. When
+        auth cannot answer, `strict` ends them (UNAVAILABLE: watch again) rather than deliver
+        on unconfirmed rights; the periodic backstop leaves them be and asks again later."""
+        try:
+            principal = self.authentication.refresh(user_id, session_id, self.auth.principal)
+        except errors.Unauthenticated:
+            self.watches.session_ended(session_id, errors.Unauthenticated("The session has ended; sign in again"))
+            return
+        except (errors.ServiceUnavailable, errors.ServiceTimeout) as error:
+            log.warning("could not confirm the rights of a watching session: %s", error,
+                        extra={"user_id": user_id, "strict": strict})
+            if strict:
+                self.watches.session_ended(session_id, errors.ServiceUnavailable(
+                    "Could not confirm your session; watch again"))
+            return
+        ended = self.watches.rights_are(principal)
+        if ended:
+            log.info("rights changed: %s watch(es) ended", ended, extra={"user_id": user_id})
 
     def _caller(self, context, permission=None):
         """The caller's actor for RPC; Unauthenticated/Forbidden as the HTTP routes raise them."""
@@ -194,6 +290,19 @@ class GrpcGatewayService(PermissionCacheEvictions):
         principal = self.authentication.authenticate(request, self.auth.principal)
         authorize(principal, permission)
         return principal.as_actor()
+
+
+def _watch_stream(watch, registry):
+    """The messages of one watch until it ends; it is forgotten however it ends."""
+    try:
+        for item in watch.reservations():
+            yield _reservation(item)
+    except Exception as exc:
+        status = grpc_error(exc)
+        _log_refusal("watch_reservations", exc, status)
+        raise status from exc
+    finally:
+        registry.close(watch)
 
 
 # -- messages <-> the services' JSON shapes (common/contracts/reservations.py) -------------

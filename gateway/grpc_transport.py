@@ -16,13 +16,23 @@ Here:
   only a safety net, and an idle connection sleeps.
 * `WakingGrpcServer` - nameko-grpc's server with these connections, and a deadline that is
   one timer per call instead of a 1 ms polling loop.
-* `Grpc` - nameko-grpc's entrypoint on that server: `Grpc.implementing(stub)` as usual.
+* `Grpc` - nameko-grpc's entrypoint on that server: `Grpc.implementing(stub)` as usual, with
+  two changes to how a call ends:
+  - A server-streaming method's worker ends when the method returns its iterable; the
+    messages are then sent from a thread of their own. nameko-grpc iterated the stream inside
+    the worker, so every open stream held one of the service's `max_workers` until it ended,
+    and a dozen open streams left no worker for any other call.
+  - A method may return `Refused(status, error)` instead of raising a client's mistake: the
+    call ends with that status, and the worker's outcome is `error` (an expected one) for the
+    metrics and the log, but nameko does not log it with a traceback as a failure.
 
 The HTTP/2 handling itself (h2 events, flow control, trailers, errors) is nameko-grpc's.
 """
+import logging
 import select
 import socket
 import weakref
+from functools import partial
 
 import nameko_grpc.connection
 from eventlet.event import Event
@@ -43,9 +53,15 @@ from nameko import config
 from nameko_grpc import entrypoint as grpc_entrypoint
 from nameko_grpc.channel import ServerChannel, ServerConnectionPool
 from nameko_grpc.compression import SUPPORTED_ENCODINGS, select_algorithm
+from nameko_grpc.constants import Cardinality
 from nameko_grpc.errors import GrpcError
 from nameko_grpc.ssl import SslConfig
 from nameko_grpc.streams import ReceiveStream, SendStream
+
+from common.errors import EXPECTED_ERRORS
+from common.logging import CONTEXT_KEY, bound
+
+log = logging.getLogger(__name__)
 
 # How long a connection waits in select() when nothing wakes it. Every response wakes it, so
 # this bounds only what could change without a wake-up; nothing known does.
@@ -59,6 +75,15 @@ class WakingSendStream(SendStream):
         super().__init__(stream_id)
         self._wake = wake
         self.done = Event()
+        self._on_close = []
+
+    def on_close(self, callback):
+        """Call `callback()` once the stream is closed, however that happens: the method's
+        messages ran out, the client cancelled or went away, the deadline passed."""
+        if self.closed:
+            callback()
+        else:
+            self._on_close.append(callback)
 
     def populate(self, iterable):
         super().populate(self._waking(iterable))
@@ -73,6 +98,9 @@ class WakingSendStream(SendStream):
         self._wake()
         if not self.done.ready():
             self.done.send(True)
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
 
 class WakingServerConnection(nameko_grpc.connection.ServerConnectionManager):
@@ -213,7 +241,55 @@ class WakingGrpcServer(grpc_entrypoint.GrpcServer):
             response_stream.close(GrpcError(code=StatusCode.DEADLINE_EXCEEDED, message="Deadline Exceeded"))
 
 
+class Refused:
+    """What a method returns instead of raising a mistake of its caller's (a wrong password,
+    an ended session): the call ends with `status` (a GrpcError), and the worker's outcome is
+    `error`, expected, with no traceback (see `Grpc.handle_result`)."""
+
+    __slots__ = ("status", "error")
+
+    def __init__(self, status, error):
+        self.status = status
+        self.error = error
+
+
+STREAMING = (Cardinality.UNARY_STREAM, Cardinality.STREAM_STREAM)
+
+
 class Grpc(grpc_entrypoint.Grpc):
-    """nameko-grpc's entrypoint, served by `WakingGrpcServer`."""
+    """nameko-grpc's entrypoint, served by `WakingGrpcServer`; streams do not hold a worker,
+    and a `Refused` result ends the call with its status (see the module)."""
 
     grpc_server = WakingGrpcServer()
+
+    def __init__(self, stub, **kwargs):
+        kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
+        super().__init__(stub, **kwargs)
+
+    def handle_result(self, response_stream, worker_ctx, result, exc_info):
+        if isinstance(result, Refused):
+            response_stream.close(result.status)
+            # nameko hands this to the dependencies (metrics, the call's log line) as the outcome.
+            return None, (type(result.error), result.error, None)
+        if exc_info is None and self.cardinality in STREAMING:
+            # Its log lines keep the call's correlation id.
+            context = bound(worker_ctx.data.get(CONTEXT_KEY), worker_ctx.service_name)
+            self.container.spawn_managed_thread(partial(self._send_stream, response_stream, result, context),
+                                                identifier=f"grpc stream {self.method_name}")
+            return result, None
+        return super().handle_result(response_stream, worker_ctx, result, exc_info)
+
+    def _send_stream(self, response_stream, messages, context):
+        """Send what the method's iterable yields until it ends, fails or the stream closes."""
+        with context:
+            try:
+                response_stream.populate(messages)
+            except GrpcError as error:
+                response_stream.close(error)
+            except Exception:  # noqa: BLE001 - a bug: the client gets INTERNAL, the log the traceback
+                log.exception("stream of %s failed", self.method_name)
+                response_stream.close(GrpcError(StatusCode.INTERNAL, "Something went wrong on our side"))
+            finally:
+                close = getattr(messages, "close", None)
+                if close is not None:  # a generator left unfinished (the client went away) cleans up now
+                    close()

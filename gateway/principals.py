@@ -70,12 +70,22 @@ class Authentication(DependencyProvider):
 
     def authenticate(self, request, fetch_principal):
         """The caller of `request`; `fetch_principal(user_id, session_id)` asks auth on a miss."""
+        return self.identify(request, fetch_principal)[0]
+
+    def identify(self, request, fetch_principal):
+        """(the caller of `request`, when its access token expires as a Unix time)."""
         claims = self.tokens.verify_access_token(bearer_token(request))
         principal = self.cache.get(claims.user_id, claims.session_id)
         if principal is None:
-            found = fetch_principal(claims.user_id, claims.session_id)
-            principal = Principal(found["user_id"], found["session_id"], frozenset(found["permissions"]))
-            self.cache.put(principal)
+            principal = self.refresh(claims.user_id, claims.session_id, fetch_principal)
+        return principal, claims.expires_at
+
+    def refresh(self, user_id, session_id, fetch_principal):
+        """What the session may do now, asked of auth whatever the cache holds (and cached).
+        Unauthenticated once the session has ended."""
+        found = fetch_principal(user_id, session_id)
+        principal = Principal(found["user_id"], found["session_id"], frozenset(found["permissions"]))
+        self.cache.put(principal)
         return principal
 
     def set_cookie(self, response, access_token, max_age):
@@ -107,16 +117,26 @@ def _broadcast(event_type):
 
 class PermissionCacheEvictions:
     """Auth's events evicting a gateway's cached permissions; mixed into every gateway
-    (HTTP and gRPC) that declares `authentication = Authentication()`."""
+    (HTTP and gRPC) that declares `authentication = Authentication()`. A gateway that holds
+    calls open (the gRPC watches) re-checks them in `permissions_changed` / `session_ended`."""
 
     @_broadcast("role_changed")
     def forget_all_permissions(self, payload):
         self.authentication.cache.clear()
+        self.permissions_changed(None)
 
     @_broadcast("user_roles_changed")
     def forget_user_permissions(self, payload):
         self.authentication.cache.forget_user(payload["user_id"])
+        self.permissions_changed(payload["user_id"])
 
     @_broadcast("session_revoked")
     def forget_session(self, payload):
         self.authentication.cache.forget_session(payload["session_id"])
+        self.session_ended(payload["user_id"], payload["session_id"])
+
+    def permissions_changed(self, user_id):
+        """What `user_id` (None: anyone) may do has changed: nothing more to do here."""
+
+    def session_ended(self, user_id, session_id):
+        """The session has ended: nothing more to do here."""

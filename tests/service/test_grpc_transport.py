@@ -4,9 +4,11 @@ call's deadline is one timer that ends it with DEADLINE_EXCEEDED.
 
 The client is nameko-grpc's own, which runs on the same eventlet hub as the server under test
 (grpcio's blocks the thread, and with it the server)."""
+import logging
 import time
 
 import eventlet
+import eventlet.event
 import nameko
 import pytest
 from grpc import StatusCode
@@ -14,8 +16,9 @@ from nameko_grpc.client import Client
 from nameko_grpc.errors import GrpcError
 from nameko_grpc.streams import ReceiveStream
 
+from common import errors
 from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
-from gateway.grpc_transport import Grpc, WakingGrpcServer, WakingSendStream
+from gateway.grpc_transport import Grpc, Refused, WakingGrpcServer, WakingSendStream
 from tests.fakes.localstripe import free_port
 
 reservations_api = Grpc.implementing(reservations_pb2_grpc.ReservationsStub)
@@ -92,3 +95,72 @@ def test_a_call_done_before_its_deadline_ends_its_timer_at_once():
     assert time.monotonic() - started < 2
     assert response.queue.get_nowait() == "answer"
     assert not isinstance(response.queue.get_nowait(), GrpcError)  # the end marker, no error
+
+
+class FewWorkers:
+    """One worker only: an open stream that held it would leave none for anything else."""
+
+    name = "grpc_transport_few_workers"
+
+    @reservations_api
+    def watch_reservations(self, request, context):
+        ended = eventlet.event.Event()
+        context.response_stream.on_close(lambda: ended.ready() or ended.send())
+        return _until(ended)
+
+    @reservations_api
+    def get_reservation(self, request, context):
+        return reservations_pb2.Reservation(id=request.id)
+
+    @reservations_api
+    def cancel_reservation(self, request, context):
+        return Refused(GrpcError(StatusCode.NOT_FOUND, "not_found: No such reservation"),
+                       errors.NotFound("No such reservation"))
+
+
+def _until(ended):
+    yield reservations_pb2.Reservation(id=1)
+    ended.wait()
+
+
+@pytest.fixture
+def few_workers(rabbit_config, container_factory):
+    port = free_port()
+    config = {"AMQP_URI": nameko.config["AMQP_URI"], "GRPC_BIND_PORT": port, "max_workers": 1}
+    with nameko.config.patch(config, clear=True):
+        container = container_factory(FewWorkers, config)
+        container.start()
+        with Client(f"//127.0.0.1:{port}", reservations_pb2_grpc.ReservationsStub) as client:
+            yield container, client
+
+
+def test_open_streams_hold_no_worker(few_workers):
+    container, client = few_workers
+    started = time.monotonic()
+    with eventlet.Timeout(5):
+        streams = [client.watch_reservations(reservations_pb2.WatchReservationsRequest()) for _ in range(3)]
+        assert [next(stream).id for stream in streams] == [1, 1, 1]  # all three are open and sending
+        assert client.get_reservation(reservations_pb2.GetReservationRequest(id=4)).id == 4
+    assert time.monotonic() - started < 1
+    assert container._worker_threads == {}  # the streams are not workers
+
+
+def test_a_refused_call_ends_with_its_status_and_no_traceback(few_workers, caplog):
+    _, client = few_workers
+    with pytest.raises(GrpcError) as raised:
+        client.cancel_reservation(reservations_pb2.CancelReservationRequest(id=1))
+    assert raised.value.code == StatusCode.NOT_FOUND
+    assert raised.value.message == "not_found: No such reservation"
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info]
+
+
+def test_a_stream_tells_who_asked_once_it_is_closed():
+    """How a watch learns that its client cancelled or went away (nameko-grpc closes the
+    response stream then) and frees its place."""
+    heard = []
+    stream = WakingSendStream(1, lambda: None)
+    stream.on_close(lambda: heard.append("first"))
+    stream.close(GrpcError(StatusCode.CANCELLED, "cancelled"))
+    stream.close()
+    stream.on_close(lambda: heard.append("late"))  # already closed: told at once
+    assert heard == ["first", "late"]

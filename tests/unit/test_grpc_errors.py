@@ -1,10 +1,13 @@
 """The gRPC gateway's one table from our error types to gRPC status codes."""
+import logging
+
 import pytest
 from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
 from gateway.grpc_server import grpc_error, translating_errors
+from gateway.grpc_transport import Refused
 
 
 @pytest.mark.parametrize("error,code", [
@@ -42,19 +45,37 @@ def test_a_grpc_error_passes_unchanged():
     assert grpc_error(original) is original
 
 
-def test_unary_and_streaming_handlers_raise_translated_errors():
+def test_a_callers_mistake_is_refused_with_its_status_and_one_warning_without_traceback(caplog):
+    """Returned, not raised: nameko would log a raised one with its traceback (gateway/grpc_transport.py)."""
+    @translating_errors
+    def login(request, context):
+        raise errors.Unauthenticated("Wrong email or password")
+
+    with caplog.at_level(logging.DEBUG, logger="gateway.grpc_server"):
+        refused = login(None, None)
+    assert isinstance(refused, Refused)
+    assert refused.status.code == StatusCode.UNAUTHENTICATED
+    assert isinstance(refused.error, errors.Unauthenticated)
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert record.getMessage() == "grpc login refused: unauthenticated: Wrong email or password"
+
+
+def test_our_own_failure_is_raised_as_internal():
     @translating_errors
     def unary(request, context):
-        raise errors.NotFound("No such reservation")
+        raise KeyError("bug")
 
+    with pytest.raises(GrpcError) as raised:
+        unary(None, None)
+    assert raised.value.code == StatusCode.INTERNAL
+
+
+def test_streaming_handlers_raise_translated_errors():
     @translating_errors
     def stream(request, context):
         yield 1
         raise errors.Forbidden("Not yours")
-
-    with pytest.raises(GrpcError) as raised:
-        unary(None, None)
-    assert raised.value.code == StatusCode.NOT_FOUND
 
     items = stream(None, None)
     assert next(items) == 1
