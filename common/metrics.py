@@ -31,6 +31,8 @@ OUTBOX_PENDING = Gauge("bookify_outbox_pending", "Events recorded but not yet pu
 NOTIFICATIONS = Counter("bookify_notifications_total", "Delivery attempts of notifications, by what became "
                         "of them: sent, retrying (a temporary failure), failed (gave up).",
                         ["channel", "status"])
+SWEEP_FAILURES = Counter("bookify_sweep_failures_total", "Rows a background sweep could not handle this "
+                         "round (logged; retried on the next), by task.", ["service", "task"])
 HTTP_REQUESTS = Counter("bookify_http_requests_total", "HTTP requests the gateway answered.",
                         ["method", "route", "status"])
 HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gateway took to answer.",
@@ -39,6 +41,10 @@ HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gate
 
 def count_notification(channel, status):
     NOTIFICATIONS.labels(channel, status).inc()
+
+
+def count_sweep_failure(service, task):
+    SWEEP_FAILURES.labels(service, task).inc()
 
 
 def observe_http(method, route, status, seconds):

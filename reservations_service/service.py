@@ -27,7 +27,7 @@ from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.logging import RequestContext
-from common.metrics import Metrics
+from common.metrics import Metrics, count_sweep_failure
 from common.rpc import TimedServiceRpc, event_handler, rpc
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
@@ -175,7 +175,8 @@ class ReservationsService(audit.AuditedService):
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def cancel_reservation(self, reservation_id, reason=None, actor=None):
-        """Cancel with the refund the policy allows.
+        """Cancel with the refund the policy allows of what was kept; a partner booking refunds
+        nothing and its partner is told (partner_reservation_cancelled).
         Example: n.rpc.reservations.cancel_reservation(12, "guest called to cancel")"""
         fields = CancelSchema().load_or_raise({"reason": reason})
         return reservations_out.dump(self._booking().cancel(actor, reservation_id, fields["reason"]))
@@ -192,6 +193,10 @@ class ReservationsService(audit.AuditedService):
     @event_handler("payments", "payment_succeeded", requeue_on_error=True)
     def on_payment_succeeded(self, payload):
         self._booking().on_payment_succeeded(payload)
+
+    @event_handler("payments", "payment_refunded", requeue_on_error=True)
+    def on_payment_refunded(self, payload):
+        self._booking().on_payment_refunded(payload)
 
     # -- partners -----------------------------------------------------------------------
 
@@ -222,7 +227,8 @@ class ReservationsService(audit.AuditedService):
         return self.partner_dead_letters.replay(limit)
 
     def _booking(self):
-        return Booking(self.db, self.events, self.payments, self.policy)
+        return Booking(self.db, self.events, self.payments, self.policy,
+                       on_sweep_failure=lambda task: count_sweep_failure(self.name, task))
 
 
 def _interval(window):
