@@ -138,8 +138,10 @@ class StripeGateway:
             webhook_secret=config.get("webhook_secret") or "",
         )
 
-    def create_intent(self, *, amount, currency, payment_method, metadata, idempotency_key):
-        """Create and confirm a card PaymentIntent in one call."""
+    def create_intent(self, *, amount, currency, payment_method, metadata, idempotency_key,
+                      customer=None, off_session=False):
+        """Create and confirm a card PaymentIntent in one call; with `customer`, charged to that
+        customer's card (`off_session`: the customer is not there to authenticate)."""
         params = {
             "amount": amount,
             "currency": currency,
@@ -148,10 +150,28 @@ class StripeGateway:
             "confirm": True,
             "metadata": {key: str(value) for key, value in metadata.items()},
         }
+        if customer:
+            params["customer"] = customer
+            if off_session:
+                params["off_session"] = True
         with _translated_errors():
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key})
         return Intent.from_stripe(intent.to_dict())
+
+    def create_customer(self, metadata):
+        """A new Stripe Customer; its id."""
+        with _translated_errors():
+            customer = self._client.v1.customers.create(
+                params={"metadata": {key: str(value) for key, value in metadata.items()}})
+        return customer.id
+
+    def attach_payment_method(self, payment_method, customer):
+        """Attach a PaymentMethod to a customer, to charge it again later; the id of the
+        attached PaymentMethod (a test alias such as pm_card_visa becomes a new one)."""
+        with _translated_errors():
+            attached = self._client.v1.payment_methods.attach(payment_method, params={"customer": customer})
+        return attached.id
 
     def retrieve_intent(self, intent_id):
         """The PaymentIntent, or None when Stripe has none by that id."""

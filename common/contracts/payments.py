@@ -17,7 +17,8 @@ class ChargeSchema(Schema):
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT))
     currency = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z]{3}$", error="Three lowercase letters (ISO 4217), e.g. usd."))
-    payment_method = fields.String(required=True, validate=[
+    # None: the user's saved card (the one that last paid), charged off-session.
+    payment_method = fields.String(allow_none=True, load_default=None, validate=[
         validate.Length(min=1, max=255),
         validate.Regexp(r"^[A-Za-z0-9_]+$", error="A Stripe payment method id, e.g. pm_card_visa.")])
     idempotency_key = fields.String(required=True, validate=[validate.Length(min=1, max=255), PrintableText])

@@ -153,8 +153,11 @@ def test_reschedule_reprices(api):
     shorter = api.request("PATCH", f"/v1/reservations/{reservation['id']}", token=tokens["access_token"],
                           json={"start": at(10, 14).isoformat(), "end": at(10, 15).isoformat()})
     assert shorter.status_code == 200 and shorter.json()["amount"] == 2000
-    payment = api.get(f"/v1/payments/{reservation['payment_id']}", token=tokens["access_token"]).json()
-    assert payment["refunded_amount"] == 4000  # 6000 paid in all, 2000 kept
+    # 6000 paid in all (two payments), 2000 kept: the refund drew on the newest payment first.
+    moved = shorter.json()
+    assert (moved["paid"], moved["refunded"], len(moved["payment_ids"])) == (6000, 4000, 2)
+    payments = [api.get(f"/v1/payments/{pid}", token=tokens["access_token"]).json() for pid in moved["payment_ids"]]
+    assert [(p["amount"], p["refunded_amount"]) for p in payments] == [(4000, 2000), (2000, 2000)]
 
 
 def test_reschedule_onto_a_taken_window_is_409(api):

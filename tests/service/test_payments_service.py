@@ -91,9 +91,10 @@ def probe(service_config):
 
 @pytest.fixture
 def slow_link(localstripe):  # noqa: F811
-    """A link to localstripe that answers after 2 s: a service with a 1 s timeout gives up
-    on requests localstripe did carry out."""
-    link = SlowLink(localstripe.port, delay=2.0)
+    """A link to localstripe whose charges and refunds are answered after 2 s: a service with
+    a 1 s timeout gives up on requests localstripe did carry out. (Customers and their cards
+    answer at once: the charge itself is what these tests time out.)"""
+    link = SlowLink(localstripe.port, delay=2.0, spare=(b"POST /v1/customers", b"POST /v1/payment_methods"))
     yield link
     link.close()
 
@@ -215,6 +216,45 @@ def test_malformed_charges_are_refused_before_stripe_is_asked(payments, stripe_a
     with pytest.raises(ValidationError):
         payments.charge(order)
     assert _intents(stripe_api) == []
+
+
+def test_the_card_that_paid_is_saved_on_the_users_customer_and_charged_again_off_session(
+        payments, payments_db, stripe_api):
+    first = payments.charge(_order(user_id=31, amount=5000))
+    with payments_db.transaction() as session:
+        [saved] = session.execute(sa.text(
+            "SELECT customer_id, payment_method FROM stripe_customers WHERE user_id = 31")).all()
+    customer, card = saved
+    # pm_card_visa is a test alias: attaching it made a PaymentMethod of the customer's own.
+    assert card.startswith("pm_") and card != "pm_card_visa"
+    assert stripe_api.v1.payment_methods.retrieve(card).customer == customer
+
+    again = payments.charge(_order(user_id=31, amount=1500, payment_method=None))
+    assert (again["status"], again["amount"]) == ("succeeded", 1500)
+    intents = {intent.amount: intent for intent in _intents(stripe_api)}
+    assert (intents[1500].customer, intents[1500].payment_method) == (customer, card)
+    assert intents[5000].customer == customer  # the first charge was made to the customer too
+    assert first["user_id"] == again["user_id"] == 31
+
+    # A card given overrides the saved one, and becomes the saved one once it paid.
+    payments.charge(_order(user_id=31, amount=700, payment_method="pm_card_visa"))
+    with payments_db.transaction() as session:
+        [(newer,)] = session.execute(sa.text(
+            "SELECT payment_method FROM stripe_customers WHERE user_id = 31")).all()
+    assert newer != card and stripe_api.v1.payment_methods.retrieve(newer).customer == customer
+    assert len(stripe_api.v1.customers.list(params={"limit": 100}).data) == 1  # one customer per user
+
+
+def test_a_charge_without_a_card_for_a_user_who_never_paid_is_refused(payments, payments_db, stripe_api):
+    with pytest.raises(ValidationError) as refused:
+        payments.charge(_order(user_id=32, payment_method=None))
+    assert "payment_method" in refused.value.details
+    assert _stored_payment_ids(payments_db) == [] and _intents(stripe_api) == []
+    # A declined card is never saved: the next charge without a card is refused as well.
+    with pytest.raises(PaymentDeclined):
+        payments.charge(_order(user_id=32, payment_method="pm_card_chargeCustomerFail"))
+    with pytest.raises(ValidationError):
+        payments.charge(_order(user_id=32, payment_method=None))
 
 
 # -- refunds ----------------------------------------------------------------------------
