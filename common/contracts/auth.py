@@ -112,6 +112,13 @@ class RoleUpdateSchema(Schema):
     permissions = fields.List(fields.String())
 
 
+class PermissionChangeSchema(Schema):
+    """One permission granted to or revoked from one role (operator calls)."""
+
+    role_id = fields.Integer(required=True, strict=True, validate=Id)
+    permission = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
 class PermissionSchema(LenientSchema):
     name = fields.String()
     description = fields.String()
