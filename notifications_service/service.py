@@ -9,7 +9,7 @@ import logging
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common import audit  # the module: `nameko run <module>` would run its class as a service
+from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
 from common.contracts.notifications import (
     ActorSchema,
@@ -22,7 +22,7 @@ from common.contracts.notifications import (
 from common.db import Database
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
-from common.inbox import EventDeadLetterOperations, consumes, handles
+from common.inbox import consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
 from common.rpc import rpc
@@ -63,7 +63,7 @@ class NotificationComponents(DependencyProvider):
         return self
 
 
-class NotificationsService(audit.AuditedService, EventDeadLetterOperations):
+class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations):
     name = "notifications"
 
     db = Database()

@@ -6,7 +6,7 @@ import kombu
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common import audit  # the module: `nameko run <module>` would run its class as a service
+from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
 from common.contracts.partners import PARTNER_MESSAGES
 from common.contracts.reservations import (
@@ -25,7 +25,7 @@ from common.db import Database
 from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
-from common.inbox import EventDeadLetterOperations, UnprocessableEvent, consumes, handles
+from common.inbox import UnprocessableEvent, consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import TimedServiceRpc, rpc
@@ -81,7 +81,7 @@ def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
 
-class ReservationsService(audit.AuditedService, EventDeadLetterOperations):
+class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations):
     name = "reservations"
 
     db = Database()
