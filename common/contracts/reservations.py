@@ -5,12 +5,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, PageQuery, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, MultilineText, PageQuery, Pattern, PrintableText, Schema, UtcDateTime
 
 UNITS = ("hour", "day")
 RESERVATION_STATUSES = ("pending", "confirmed", "cancelled", "expired", "failed")
-Currency = validate.Regexp(r"^[a-z]{3}$", error="Three lowercase letters, e.g. usd.")
-PaymentMethod = validate.Regexp(r"^[A-Za-z0-9_]{1,255}$", error="Not a payment method id.")
+Currency = Pattern(r"^[a-z]{3}$", error="Three lowercase letters, e.g. usd.")
+PaymentMethod = Pattern(r"^[A-Za-z0-9_]{1,255}$", error="Not a payment method id.")
 Price = validate.Range(min=0, max=10**9)
 
 
@@ -23,7 +23,7 @@ def TimeZone(value):  # noqa: N802 -- reads like the other validators
 
 class PlaceCreateSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
-    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    description = fields.String(validate=[validate.Length(max=2000), MultilineText], allow_none=True)
     unit = fields.String(required=True, validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(required=True, strict=True, validate=Price)
     currency = fields.String(required=True, validate=Currency)
@@ -32,7 +32,7 @@ class PlaceCreateSchema(Schema):
 
 class PlaceUpdateSchema(Schema):
     name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText])
-    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    description = fields.String(validate=[validate.Length(max=2000), MultilineText], allow_none=True)
     unit = fields.String(validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(strict=True, validate=Price)
     currency = fields.String(validate=Currency)

@@ -2,6 +2,7 @@
 the real Stripe SDK against a real localstripe: charges, declines, idempotency, refunds,
 who may read a payment, Stripe outages and timeouts, and signed webhooks."""
 import json
+import time
 import uuid
 
 import eventlet
@@ -20,7 +21,7 @@ from common.errors import (
     ValidationError,
 )
 from common.migrations import upgrade
-from payments_service.models import Payment
+from payments_service.models import Payment, StripeEvent
 from payments_service.service import PaymentsService
 from tests.conftest import drop_databases
 from tests.fakes.localstripe import SlowLink, WebhookInbox, free_port, stripe_signature
@@ -482,6 +483,42 @@ def test_webhooks_that_are_not_about_our_pending_payments_change_nothing(
         assert (answer["type"], answer["duplicate"]) == (event_type, False)
 
     assert _stored(payments_db, payment_id).status == "pending"
+    assert probe.drain(timeout=0.5) == []
+
+
+def test_signed_webhooks_that_are_not_readable_events_are_refused_over_rpc_and_change_nothing(
+        start_payments, rpc, probe, payments_db):
+    """The operator's door (`n.rpc.payments.handle_stripe_webhook`) answers as the HTTP one."""
+    start_payments()
+    payment = rpc.charge(_order())
+    intent = {"id": "pi_elsewhere", "object": "payment_intent", "status": "requires_payment_method",
+              "amount": 12000, "currency": "usd",
+              "metadata": {"payment_id": str(payment["id"]), "payment_ref": "not-ours"}}
+    probe.drain(timeout=1)
+    bodies = [
+        [1, 2],
+        {"id": "evt_a", "type": "payment_intent.payment_failed", "data": {"object": "pi_elsewhere"}},
+        {"id": "evt_b", "type": "payment_intent.payment_failed", "data": {"object": dict(intent, metadata=[1])}},
+        {"id": "evt_c", "type": "payment_intent.payment_failed",
+         "data": {"object": dict(intent, metadata={"payment_id": "9" * 23})}},
+        {"id": "evt_d", "type": "payment_intent.payment_failed", "data": {"object": dict(intent, amount=None)}},
+        {"id": "evt_e", "type": "payment_intent.payment_failed",
+         "data": {"object": dict(intent, last_payment_error="card_declined")}},
+        {"type": "payment_intent.payment_failed", "data": {"object": intent}},
+    ]
+    for body in bodies:
+        payload = json.dumps(body)
+        with pytest.raises(ValidationError) as invalid:
+            rpc.handle_stripe_webhook(payload, stripe_signature(payload, SECRET))
+        assert (invalid.value.message, list(invalid.value.details)) == ("Invalid Stripe event", ["payload"])
+    payload = json.dumps({"id": "evt_f", "type": "payment_intent.payment_failed", "data": {"object": intent}})
+    with pytest.raises(ValidationError) as invalid:
+        rpc.handle_stripe_webhook(payload, stripe_signature(payload, SECRET, timestamp=int(time.time()) + 3600))
+    assert list(invalid.value.details) == ["signature"]
+
+    assert _stored(payments_db, payment["id"]).status == "succeeded"
+    with payments_db.transaction() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 0
     assert probe.drain(timeout=0.5) == []
 
 
