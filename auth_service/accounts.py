@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.models import User
-from auth_service.rbac import RoleDirectory
+from auth_service.rbac import Keyholders, RoleDirectory
 from auth_service.repository import UserRepository
 from auth_service.sessions import RefreshSessions
 from auth_service.throttling import LoginThrottle, ThrottlePolicy
@@ -117,7 +117,7 @@ class Accounts:
             return self._create_user(session, fields, password_hash, roles, source="admin")
 
     def set_roles(self, user_id, refs, actor):
-        with self.sessions.transaction() as session:
+        with self.sessions.transaction() as session, Keyholders(session).kept():
             user = self._user(session, user_id)
             directory = RoleDirectory(session)
             # Taking roles away is granting in reverse: both sides must be within the actor's rights.

@@ -1,11 +1,15 @@
-"""Roles and permissions as data: role references resolved to roles, role CRUD, and the
-rule that nobody hands out a permission they do not hold themselves."""
+"""Roles and permissions as data: role references resolved to roles, role CRUD, and two
+rules: nobody hands out a permission they do not hold themselves, and no change leaves the
+system without an active user who can still manage roles and users' roles (`Keyholders`)."""
+from contextlib import contextmanager
+
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.models import Permission, Role, RolePermission
-from auth_service.repository import PermissionRepository, RoleRepository
+from auth_service.repository import PermissionRepository, RoleRepository, UserRepository
 from common.errors import Conflict, Forbidden, NotFound, ValidationError
 from common.permissions import PERMISSIONS
+from common.repository import Page
 
 SEEDED_ROLES = {
     "Super Admin": ("admin", sorted(PERMISSIONS)),
@@ -24,6 +28,44 @@ SEEDED_ROLES = {
     "Enterprise": ("customer", ["reservations:create"]),
 }
 SUPER_ADMIN = "Super Admin"
+# Whoever holds both can repair any other mistake in roles over the API.
+KEY_PERMISSIONS = ("roles:manage", "users:manage_roles")
+
+
+class Keyholders:
+    """The rule that someone can always administer roles: a change to roles, their
+    permissions or who holds them must not take the last active user holding every
+    KEY_PERMISSIONS away (Conflict). A system that has no such user already (before its
+    first admin is seeded, or repaired by hand) takes any change, so an operator can mend
+    it one step at a time.
+
+    Every change that could take keys away runs inside `kept()`, which first locks one
+    row that all of them share, so two changes that are each fine alone cannot both pass
+    the check against what the other has not committed yet: MariaDB serialises them on
+    that row (READ COMMITTED: the second one's count, taken after the lock, sees the
+    first one's commit); SQLite's BEGIN IMMEDIATE has serialised every write already."""
+
+    def __init__(self, session):
+        self.session = session
+        self.users = UserRepository(session)
+        self.permissions = PermissionRepository(session)
+
+    def count(self):
+        return self.users.count_active_holding(KEY_PERMISSIONS)
+
+    @contextmanager
+    def kept(self):
+        """Run a change; raises Conflict (rolling it back) if it took the last keyholder away.
+        Enter it before reading what the change is about."""
+        self.permissions.lock(KEY_PERMISSIONS[0])
+        before = self.count()
+        yield
+        self.session.flush()
+        if before and not self.count():
+            raise Conflict(
+                "This change would leave no active user who can manage roles and users' roles",
+                {"permissions": list(KEY_PERMISSIONS), "holders_before": before, "holders_after": 0,
+                 "hint": "Give both permissions to another active user first."})
 
 
 class RoleDirectory:
@@ -70,6 +112,22 @@ class RoleDirectory:
         return self.roles.add_unique(role)
 
     def update(self, role_id, changes, actor):
+        with Keyholders(self.roles.session).kept():
+            return self._update(role_id, changes, actor)
+
+    def grant(self, role_id, permission, actor):
+        """Add one permission to a role (in the same transaction as reading what it has)."""
+        with Keyholders(self.roles.session).kept():
+            role = self.get(role_id)
+            return self._update(role_id, {"permissions": sorted(set(role.permissions) | {permission})}, actor)
+
+    def revoke(self, role_id, permission, actor):
+        """Remove one permission from a role."""
+        with Keyholders(self.roles.session).kept():
+            role = self.get(role_id)
+            return self._update(role_id, {"permissions": sorted(set(role.permissions) - {permission})}, actor)
+
+    def _update(self, role_id, changes, actor):
         role = self.get(role_id)
         self.assert_grantable(role.permissions, actor)  # no editing roles above your own rights
         if "name" in changes and changes["name"].casefold() != role.name.casefold():
@@ -94,14 +152,17 @@ class RoleDirectory:
         return role
 
     def delete(self, role_id, actor):
-        role = self.get(role_id)
-        self.assert_grantable(role.permissions, actor)
-        self._refuse_if_protected(role, "deleted")
-        holders = self.roles.holder_count(role.id)
-        if holders:
-            raise Conflict("Users still hold this role", {"user_count": holders})
-        self.roles.delete(role)
-        return role
+        # A role anybody holds cannot go (below), so this cannot take keys away today; the
+        # rule still guards it, so it holds whatever deletion comes to mean.
+        with Keyholders(self.roles.session).kept():
+            role = self.get(role_id)
+            self.assert_grantable(role.permissions, actor)
+            self._refuse_if_protected(role, "deleted")
+            holders = self.roles.holder_count(role.id)
+            if holders:
+                raise Conflict("Users still hold this role", {"user_count": holders})
+            self.roles.delete(role)
+            return role
 
     def get(self, role_id):
         role = self.roles.get(role_id)
@@ -109,9 +170,15 @@ class RoleDirectory:
             raise NotFound("Role not found", {"id": role_id})
         return role
 
-    def listing(self):
+    def listing(self, limit, offset):
+        """A page of (role, how many users hold it), by id."""
+        page = self.roles.page(limit, offset)
         counts = self.roles.holder_counts()
-        return [(role, counts.get(role.id, 0)) for role in self.roles.all()]
+        return Page([(role, counts.get(role.id, 0)) for role in page.items], page.total)
+
+    def permission_listing(self, limit, offset):
+        """A page of the permission catalogue, by name."""
+        return self.permissions.page(limit, offset, order_by=Permission.name)
 
     def ensure_seeded(self, now):
         """Catalogue permissions and seeded roles exist; Super Admin holds every permission.

@@ -4,7 +4,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from auth_service.models import LoginThrottle, Permission, RefreshToken, Role, User, user_roles
+from auth_service.models import (
+    LoginThrottle,
+    Permission,
+    RefreshToken,
+    Role,
+    RolePermission,
+    User,
+    user_roles,
+)
 from common.errors import Conflict
 from common.repository import SqlRepository
 
@@ -22,6 +30,18 @@ class UserRepository(SqlRepository[User]):
         if role:
             where.append(User.roles.any(Role.name == role))
         return self.page(limit, offset, where=where)
+
+    def count_active_holding(self, permissions):
+        """How many active users hold every one of `permissions`, through any of their roles."""
+        def holds(permission):
+            return sa.exists().where(
+                user_roles.c.user_id == User.id,
+                user_roles.c.role_id == RolePermission.role_id,
+                RolePermission.permission == permission)
+
+        return self.session.scalar(
+            sa.select(sa.func.count()).select_from(User).where(
+                User.is_active.is_(True), *(holds(p) for p in permissions)))
 
 
 class RoleRepository(SqlRepository[Role]):
@@ -63,6 +83,11 @@ class PermissionRepository(SqlRepository[Permission]):
 
     def names(self):
         return set(self.session.scalars(sa.select(Permission.name)).all())
+
+    def lock(self, name):
+        """Lock one permission's row until the transaction ends (MariaDB: FOR UPDATE; SQLite
+        has taken its write lock at BEGIN IMMEDIATE already)."""
+        self.session.execute(sa.select(Permission.name).where(Permission.name == name).with_for_update())
 
 
 class RefreshTokenRepository(SqlRepository[RefreshToken]):

@@ -15,6 +15,7 @@ from common import audit  # the module: `nameko run <module>` would run its clas
 from common.config import section
 from common.contracts.auth import (
     LoginSchema,
+    PermissionChangeSchema,
     PermissionSchema,
     RefreshSchema,
     RegisterSchema,
@@ -33,6 +34,7 @@ from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import rpc
+from common.schemas import PageQuery
 from common.tokens import TokenCodec, TokenSettings
 
 users_out = UserSchema()
@@ -155,11 +157,14 @@ class AuthService(audit.AuditedService):
     # -- roles and permissions ----------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_roles(self):
-        """Every role with its permissions and how many users hold it. Example: n.rpc.auth.list_roles()"""
+    def list_roles(self, query=None):
+        """Roles page by page, each with its permissions and how many users hold it.
+        Example: n.rpc.auth.list_roles({"limit": 50, "offset": 0})"""
+        page = PageQuery().load_or_raise(query or {})
         with self.db.transaction() as session:
-            return [dict(roles_out.dump(role), user_count=count)
-                    for role, count in RoleDirectory(session).listing()]
+            roles = RoleDirectory(session).listing(page["limit"], page["offset"])
+            return {"items": [dict(roles_out.dump(role), user_count=count) for role, count in roles.items],
+                    "total": roles.total}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def create_role(self, payload, actor=None):
@@ -185,14 +190,20 @@ class AuthService(audit.AuditedService):
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def grant_permission(self, role_id, permission):
         """Add one permission to a role. Example: n.rpc.auth.grant_permission(3, "places:manage")"""
-        role = self._role(role_id)
-        return self.update_role(role_id, {"permissions": sorted(set(role["permissions"]) | {permission})})
+        fields = PermissionChangeSchema().load_or_raise({"role_id": role_id, "permission": permission})
+        with self.db.transaction() as session:
+            role = self._roles(session).grant(fields["role_id"], fields["permission"], None)
+            self.events.record(session, "role_changed", role_id=role.id)
+            return roles_out.dump(role)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def revoke_permission(self, role_id, permission):
         """Remove one permission from a role. Example: n.rpc.auth.revoke_permission(3, "places:manage")"""
-        role = self._role(role_id)
-        return self.update_role(role_id, {"permissions": sorted(set(role["permissions"]) - {permission})})
+        fields = PermissionChangeSchema().load_or_raise({"role_id": role_id, "permission": permission})
+        with self.db.transaction() as session:
+            role = self._roles(session).revoke(fields["role_id"], fields["permission"], None)
+            self.events.record(session, "role_changed", role_id=role.id)
+            return roles_out.dump(role)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def delete_role(self, role_id, actor=None):
@@ -206,18 +217,16 @@ class AuthService(audit.AuditedService):
         return RoleDirectory(session, protected=[self.components.policy.default_role])
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_permissions(self):
-        """Every permission a route can demand. Example: n.rpc.auth.list_permissions()"""
+    def list_permissions(self, query=None):
+        """The permissions a route can demand, page by page, by name.
+        Example: n.rpc.auth.list_permissions({"limit": 100})"""
+        page = PageQuery().load_or_raise(query or {})
         with self.db.transaction() as session:
-            schema = PermissionSchema()
-            return [schema.dump(p) for p in RoleDirectory(session).permissions.all()]
+            permissions = RoleDirectory(session).permission_listing(page["limit"], page["offset"])
+            return {"items": PermissionSchema(many=True).dump(permissions.items), "total": permissions.total}
 
     # -- internals ----------------------------------------------------------------------
 
     def _accounts(self):
         c = self.components
         return Accounts(self.db, self.events, c.tokens, c.passwords, c.policy)
-
-    def _role(self, role_id):
-        with self.db.transaction() as session:
-            return roles_out.dump(RoleDirectory(session).get(role_id))

@@ -33,6 +33,8 @@ NOTIFICATIONS = Counter("bookify_notifications_total", "Delivery attempts of not
                         ["channel", "status"])
 MESSAGES_PARKED = Counter("bookify_messages_parked_total", "Messages a consumer could not handle and moved to "
                           "its dead-letter queue, by queue.", ["service", "queue"])
+SWEEP_FAILURES = Counter("bookify_sweep_failures_total", "Rows a background sweep could not handle this "
+                         "round (logged; retried on the next), by task.", ["service", "task"])
 HTTP_REQUESTS = Counter("bookify_http_requests_total", "HTTP requests the gateway answered.",
                         ["method", "route", "status"])
 HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gateway took to answer.",
@@ -45,6 +47,8 @@ def count_notification(channel, status):
 
 def count_parked(service, queue):
     MESSAGES_PARKED.labels(service, queue).inc()
+def count_sweep_failure(service, task):
+    SWEEP_FAILURES.labels(service, task).inc()
 
 
 def observe_http(method, route, status, seconds):

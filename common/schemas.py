@@ -51,8 +51,26 @@ class UtcDateTime(fields.AwareDateTime):
 MAX_ID = 2**63 - 1
 Id = validate.Range(min=1, max=MAX_ID)
 Offset = validate.Range(min=0, max=MAX_ID)
-# Names shown to people: no control characters (NUL, newlines, escapes).
-PrintableText = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+
+
+class Pattern(validate.Regexp):
+    """validate.Regexp that wants the whole text to match: Python's `$` also matches before a
+    trailing newline, so "usd\n" passed `^[a-z]{3}$`. The pattern stays the one the OpenAPI
+    document shows (`^…$`, as JSON Schema reads it)."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise MarshmallowError(self._format_error(value))
+        return value
+
+
+# Text shown to people on one line (names, reasons, keys): no control character (C0 and C1:
+# NUL, tab, newlines, ESC…, DEL) and no Unicode line or paragraph separator.
+PrintableText = Pattern(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$", error="Control characters are not allowed.")
+# Text that may run over several lines (a description): newline and tab kept; every other
+# control character (NUL, CR, ESC, DEL, C1…) refused.
+MultilineText = Pattern(r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
+                        error="Control characters other than newline and tab are not allowed.")
 
 
 class PageQuery(Schema):
@@ -74,7 +92,6 @@ def page_of(item_schema):
         {"items": fields.List(fields.Nested(item_schema)), "total": fields.Integer()},
         name=f"{item_schema.__name__.removesuffix('Schema')}PageSchema",
     )
-
 
 
 def _as_details(messages):

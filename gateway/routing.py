@@ -63,6 +63,9 @@ def route(method, path, *, tag, status=200, body=None, query=None, response=None
                 call.body = read_json_object(request)
             if query is not None:
                 call.query = query().load_or_raise(request.args.to_dict())
+            elif request.args:  # a route without parameters takes none: a typo is an error here too
+                raise ValidationError("Unknown query parameters", {
+                    name: ["Unknown field."] for name in request.args})
             result = handler(self, call, **path_values)
             if status == 200 or isinstance(result, (tuple, Response)):
                 return result

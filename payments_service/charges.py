@@ -1,14 +1,20 @@
 """Payment use-cases: charge a card, refund, reconcile with Stripe and apply its webhooks.
 Each database step is one transaction; none stays open while Stripe is being asked."""
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from common.db import utcnow
 from common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationError
-from payments_service.models import Payment, Refund, StripeEvent
-from payments_service.repository import PaymentRepository, RefundRepository, StripeEventRepository
+from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
+from payments_service.repository import (
+    PaymentRepository,
+    RefundRepository,
+    StripeCustomerRepository,
+    StripeEventRepository,
+)
 from payments_service.stripe_gateway import Intent, InvalidWebhook, StripeDeclined, StripeUnavailable
 
 PENDING = "pending"
@@ -20,6 +26,16 @@ REFUNDABLE = (SUCCEEDED, PARTIALLY_REFUNDED)
 
 READ_ANY = "payments:read_any"
 INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+
+
+@dataclass(frozen=True)
+class _Card:
+    """What a PaymentIntent is charged to: a PaymentMethod attached to the user's customer.
+    `saved`: the card on file, charged off-session (the customer is not there)."""
+
+    customer: str
+    payment_method: str
+    saved: bool
 
 
 class Charges:
@@ -39,7 +55,9 @@ class Charges:
         """Charge a card once per idempotency key. The same key again returns the stored
         payment (or raises its PaymentDeclined again); with other terms it is a Conflict.
         Until Stripe's answer is known the payment stays pending and ServiceUnavailable is
-        raised; the payment_succeeded / payment_failed event follows once it is."""
+        raised; the payment_succeeded / payment_failed event follows once it is.
+        With no `payment_method` the user's saved card (the one that last paid) is charged
+        off-session; ValidationError if there is none."""
         payment, is_new = self._open(order)
         in_flight = False
         if is_new:
@@ -57,6 +75,7 @@ class Charges:
     def _open(self, order):
         """The payment for this idempotency key: (stored one, False) or (new pending one, True)."""
         now = self.clock()
+        payment_method = order.get("payment_method") or self._saved_card(order)
         try:
             with self.sessions.transaction() as session:
                 # Written before Stripe is asked: a crash mid-charge leaves a row to reconcile.
@@ -66,12 +85,48 @@ class Charges:
                     idempotency_key=order["idempotency_key"], reference=uuid.uuid4().hex,
                     reservation_id=order["reservation_id"], user_id=order["user_id"],
                     amount=order["amount"], currency=order["currency"],
-                    payment_method=order["payment_method"], status=PENDING, refunded_amount=0,
+                    payment_method=payment_method, status=PENDING, refunded_amount=0,
                     stripe_call_started_at=now, created_at=now, updated_at=now,
                 )), True
         except IntegrityError:  # this key was used before, or a concurrent charge committed it first
             with self.sessions.transaction() as session:
                 return PaymentRepository(session).by_idempotency_key(order["idempotency_key"]), False
+
+    def _saved_card(self, order):
+        """The PaymentMethod saved for the order's user; ValidationError if none."""
+        with self.sessions.read() as session:
+            saved = StripeCustomerRepository(session).get(order["user_id"])
+            card = saved.payment_method if saved is not None else None
+        if card is None:
+            raise ValidationError("No card is saved for this user", {
+                "payment_method": ["Required: no card has paid for this user yet."]})
+        return card
+
+    def _card_for(self, payment):
+        """The customer and PaymentMethod to charge: the saved card as it is, or the given one
+        attached to the user's customer (created on the first charge) so that it can be
+        charged again later."""
+        with self.sessions.read() as session:
+            saved = StripeCustomerRepository(session).get(payment.user_id)
+            customer = saved.customer_id if saved is not None else None
+            card = saved.payment_method if saved is not None else None
+        if card is not None and payment.payment_method == card:
+            return _Card(customer, card, saved=True)
+        if customer is None:
+            customer = self._new_customer(payment.user_id)
+        return _Card(customer, self.stripe.attach_payment_method(payment.payment_method, customer), saved=False)
+
+    def _new_customer(self, user_id):
+        created = self.stripe.create_customer({"user_id": user_id})
+        now = self.clock()
+        try:
+            with self.sessions.transaction() as session:
+                StripeCustomerRepository(session).add(StripeCustomer(
+                    user_id=user_id, customer_id=created, created_at=now, updated_at=now))
+            return created
+        except IntegrityError:  # a parallel first charge of this user made one first: use it
+            with self.sessions.read() as session:
+                return StripeCustomerRepository(session).get(user_id).customer_id
 
     def _resume(self, payment_id):
         """A retried charge whose payment is still pending: find out what Stripe did, and
@@ -92,21 +147,23 @@ class Charges:
 
     def _submit(self, payment):
         try:
+            card = self._card_for(payment)
             intent = self.stripe.create_intent(
                 amount=payment.amount, currency=payment.currency,
-                payment_method=payment.payment_method, metadata=_metadata(payment),
-                idempotency_key=payment.idempotency_key,
+                payment_method=card.payment_method, metadata=_metadata(payment),
+                idempotency_key=payment.idempotency_key, customer=card.customer, off_session=card.saved,
             )
         except StripeDeclined as declined:
             return self._settle(payment.id, None, failure=declined)
         except StripeUnavailable as error:
             self._release_payment(payment.id)
             raise _unavailable(payment) from error
-        return self._settle(payment.id, intent)
+        return self._settle(payment.id, intent, card=card)
 
-    def _settle(self, payment_id, intent, failure=None, our_call=True):
+    def _settle(self, payment_id, intent, failure=None, our_call=True, card=None):
         """Apply Stripe's answer (an intent, or a decline) to the payment, once. The payment
-        is returned without its refunds: it was pending, and a pending payment has none."""
+        is returned without its refunds: it was pending, and a pending payment has none.
+        A new `card` that paid becomes the user's saved card."""
         with self.sessions.transaction() as session:
             payment = PaymentRepository(session).lock(payment_id, with_refunds=False)
             if our_call:
@@ -115,6 +172,10 @@ class Charges:
                 self._apply(session, payment, FAILED, failure.intent_id, failure.code)
             else:
                 self._apply(session, payment, intent.outcome, intent.id, intent.failure_reason)
+            if card is not None and not card.saved and payment.status == SUCCEEDED:
+                saved = StripeCustomerRepository(session).get(payment.user_id)
+                if saved is not None and saved.customer_id == card.customer:
+                    saved.payment_method, saved.updated_at = card.payment_method, self.clock()
             return payment
 
     def _apply(self, session, payment, outcome, intent_id, reason):

@@ -68,6 +68,21 @@ class Payment(Base):
         cascade="all, delete-orphan", lazy="selectin", order_by=Refund.sequence)
 
 
+class StripeCustomer(Base):
+    """The Stripe Customer of one user, and the card that last paid: a later charge with no
+    payment method (a dearer reschedule) is made off-session with that card."""
+
+    __tablename__ = "stripe_customers"
+
+    user_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    customer_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    # The PaymentMethod attached to the customer (its own id: attaching a test alias such
+    # as pm_card_visa makes a new PaymentMethod); None until a charge with it succeeded.
+    payment_method: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class StripeEvent(Base):
     """A Stripe event already handled; its id is the primary key, so a redelivery is a no-op."""
 

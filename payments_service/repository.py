@@ -3,7 +3,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm
 
 from common.repository import SqlRepository
-from payments_service.models import Payment, Refund, StripeEvent
+from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
 
 
 class PaymentRepository(SqlRepository[Payment]):
@@ -43,3 +43,7 @@ class RefundRepository(SqlRepository[Refund]):
 
 class StripeEventRepository(SqlRepository[StripeEvent]):
     model = StripeEvent
+
+
+class StripeCustomerRepository(SqlRepository[StripeCustomer]):
+    model = StripeCustomer

@@ -1,11 +1,18 @@
 """Stripe behind a small typed wrapper: every call either returns plain data or raises
 StripeDeclined (Stripe said no) or StripeUnavailable (no answer we can trust)."""
+import json
+import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
 import requests.adapters
 import stripe
+from marshmallow import fields, validate
+
+from common.errors import ValidationError
+from common.schemas import MAX_ID, LenientSchema
 
 # Where the SDK is pointed (stripe_endpoint): Stripe itself, or localstripe where `make run`
 # starts it, with a key it accepts (localstripe takes any).
@@ -84,6 +91,41 @@ class StripeUnavailable(Exception):
     outcome of the call is unknown, so whatever it was about stays pending."""
 
 
+# How far a webhook's signed time may be from ours, either way (Stripe's SDK checks only the past).
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class _PaymentError(LenientSchema):
+    code = fields.String(allow_none=True, validate=validate.Length(max=255))
+
+
+class _IntentShape(LenientSchema):
+    """What the payments domain reads of a PaymentIntent in an event (Stripe sends more)."""
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    status = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_ID))
+    currency = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    metadata = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(max=500)),
+                           load_default=dict)
+    last_payment_error = fields.Nested(_PaymentError, allow_none=True)
+
+
+class _EventData(LenientSchema):
+    object = fields.Dict(required=True)
+
+
+class _EventShape(LenientSchema):
+    """A Stripe event as far as we read it: every field we touch has the type we expect."""
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    data = fields.Nested(_EventData, required=True)
+
+
+_PAYMENT_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
 class InvalidWebhook(Exception):
     """A webhook that is not provably from Stripe (`field` "signature") or not an event ("payload")."""
 
@@ -113,8 +155,10 @@ class StripeGateway:
     """PaymentIntents, refunds and webhook events through the official SDK.
     An empty `api_base` means api.stripe.com; tests point it at localstripe."""
 
-    def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret="", connections=16):
+    def __init__(self, api_key, api_base="", timeout=10.0, webhook_secret="", connections=16,
+                 webhook_tolerance_seconds=WEBHOOK_TOLERANCE_SECONDS):
         self.webhook_secret = webhook_secret
+        self.webhook_tolerance_seconds = webhook_tolerance_seconds
         self.api_base = api_base.rstrip("/") or STRIPE_API_BASE
         self._session = _shared_session(connections)
         self._client = stripe.StripeClient(
@@ -136,10 +180,13 @@ class StripeGateway:
             api_base=api_base,
             timeout=float(config.get("timeout_seconds", 10)),
             webhook_secret=config.get("webhook_secret") or "",
+            webhook_tolerance_seconds=int(config.get("webhook_tolerance_seconds") or WEBHOOK_TOLERANCE_SECONDS),
         )
 
-    def create_intent(self, *, amount, currency, payment_method, metadata, idempotency_key):
-        """Create and confirm a card PaymentIntent in one call."""
+    def create_intent(self, *, amount, currency, payment_method, metadata, idempotency_key,
+                      customer=None, off_session=False):
+        """Create and confirm a card PaymentIntent in one call; with `customer`, charged to that
+        customer's card (`off_session`: the customer is not there to authenticate)."""
         params = {
             "amount": amount,
             "currency": currency,
@@ -148,10 +195,28 @@ class StripeGateway:
             "confirm": True,
             "metadata": {key: str(value) for key, value in metadata.items()},
         }
+        if customer:
+            params["customer"] = customer
+            if off_session:
+                params["off_session"] = True
         with _translated_errors():
             intent = self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key})
         return Intent.from_stripe(intent.to_dict())
+
+    def create_customer(self, metadata):
+        """A new Stripe Customer; its id."""
+        with _translated_errors():
+            customer = self._client.v1.customers.create(
+                params={"metadata": {key: str(value) for key, value in metadata.items()}})
+        return customer.id
+
+    def attach_payment_method(self, payment_method, customer):
+        """Attach a PaymentMethod to a customer, to charge it again later; the id of the
+        attached PaymentMethod (a test alias such as pm_card_visa becomes a new one)."""
+        with _translated_errors():
+            attached = self._client.v1.payment_methods.attach(payment_method, params={"customer": customer})
+        return attached.id
 
     def retrieve_intent(self, intent_id):
         """The PaymentIntent, or None when Stripe has none by that id."""
@@ -199,18 +264,49 @@ class StripeGateway:
         return StripeRefundResult(id=refund.id, amount=refund.amount, status=refund.status)
 
     def parse_webhook(self, payload, signature):
-        """Verify a webhook's Stripe-Signature against our secret and read its event."""
+        """Verify a webhook's Stripe-Signature against our secret, signed within the tolerance
+        of now either way, and read its event: refused (InvalidWebhook) unless every field
+        the payments domain reads has the type it expects."""
+        tolerance = self.webhook_tolerance_seconds
         try:
-            event = stripe.Webhook.construct_event(payload, signature, self.webhook_secret)
+            stripe.WebhookSignature.verify_header(payload, signature, self.webhook_secret, tolerance)
         except stripe.SignatureVerificationError as error:
             raise InvalidWebhook("signature", str(error)) from None
-        except ValueError as error:  # signed, but not JSON
+        signed_at = _signed_at(signature)
+        if signed_at > time.time() + tolerance:
+            raise InvalidWebhook("signature", f"Timestamp in the future, beyond the tolerance zone ({signed_at})")
+        try:
+            data = json.loads(payload)
+        except (ValueError, RecursionError) as error:  # signed, but not JSON
             raise InvalidWebhook("payload", f"Not JSON: {error}") from None
-        data = event.to_dict()
-        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
-            raise InvalidWebhook("payload", "Not a Stripe event: no id or type")
-        return WebhookEvent(id=data["id"], type=data["type"],
-                            object=(data.get("data") or {}).get("object") or {})
+        event = _load(_EventShape, data, "Not a Stripe event")
+        stripe_object = event["data"]["object"]
+        if event["type"].startswith("payment_intent."):
+            intent = _load(_IntentShape, stripe_object, "Not a PaymentIntent")
+            payment_id = intent["metadata"].get("payment_id")
+            if payment_id is not None and not _is_payment_id(payment_id):
+                raise InvalidWebhook("payload", f"metadata.payment_id: not a payment id ({payment_id[:30]!r})")
+        return WebhookEvent(id=event["id"], type=event["type"], object=stripe_object)
+
+
+def _signed_at(header):
+    """The `t=` of a Stripe-Signature header that verify_header has accepted."""
+    return next(int(value) for key, _, value in (item.partition("=") for item in header.split(","))
+                if key.strip() == "t")
+
+
+def _load(schema, data, message):
+    if not isinstance(data, dict):
+        raise InvalidWebhook("payload", f"{message}: expected a JSON object")
+    try:
+        return schema().load_or_raise(data)
+    except ValidationError as invalid:
+        raise InvalidWebhook("payload", f"{message}: {json.dumps(invalid.details, sort_keys=True)}") from None
+
+
+def _is_payment_id(value):
+    """One of our payment ids, as our charges write it: a decimal a database key can hold."""
+    return _PAYMENT_ID.fullmatch(value) is not None and int(value) <= MAX_ID
 
 
 def _shared_session(connections):

@@ -56,10 +56,19 @@ class Reservation(Base):
     start: Mapped[datetime] = mapped_column("start_at", UtcDateTime)
     end: Mapped[datetime] = mapped_column("end_at", UtcDateTime)
     status: Mapped[str] = mapped_column(sa.String(16))
-    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)  # the price of the window booked now
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # The terms it was booked at: a later change of the place's price never re-prices it.
+    unit: Mapped[str] = mapped_column(sa.String(8))
+    unit_price: Mapped[int] = mapped_column(sa.BigInteger)
+    quantity: Mapped[int] = mapped_column(default=1)
     payment_method: Mapped[str] = mapped_column(sa.String(255))
-    payment_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    payment_id: Mapped[int | None] = mapped_column(sa.BigInteger)  # the first payment
+    # Money as payments knows it (payments owns it; these follow its answers and events):
+    # charged, refunded, and every payment made for it, first one first.
+    paid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    refunded: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    payment_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
@@ -70,6 +79,9 @@ class Reservation(Base):
     version: Mapped[int] = mapped_column(default=0)
     refund_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     refund_due: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # owed, not yet refunded
+    # The cancellation's refund drawn on each payment: [[payment_id, amount], ...], sent
+    # (and retried) one payment at a time, each with its own idempotency key.
+    refund_plan: Mapped[list | None] = mapped_column(sa.JSON)
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
     # Booked by a partner system for its guest; the partner collected the payment.
     partner: Mapped[str | None] = mapped_column(sa.String(64))

@@ -1,5 +1,6 @@
 """Partner bookings: systems that collected payment themselves ask for a reservation by
 event on `partners.events`, and get `partner_reservation_confirmed` or `_rejected` back.
+`partner_reservation_cancelled` follows any cancellation of a partner booking.
 Idempotent per event_id and per (partner, partner_ref). Malformed messages are not ours
 to guess at: they go to the dead-letter queue with the reason."""
 import json
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from common.contracts.partners import PARTNER_MESSAGES
 from common.db import utcnow
 from common.errors import ValidationError
+from reservations_service.booking import partner_fields
 from reservations_service.lifecycle import Status, transition
 from reservations_service.models import Reservation
 from reservations_service.pricing import price
@@ -72,7 +74,8 @@ class PartnerDesk:
             reservation = reservations.add(Reservation(
                 place_id=place.id, user_id=None, start=window.start, end=window.end,
                 status=Status.pending.value, amount=price(window, place.unit, place.unit_price),
-                currency=place.currency, payment_method=PAYMENT_BY_PARTNER,
+                currency=place.currency, unit=place.unit, unit_price=place.unit_price, quantity=1,
+                payment_method=PAYMENT_BY_PARTNER, paid=0, refunded=0, payment_ids=[],
                 partner=request["partner"], partner_ref=request["partner_ref"], guest_name=guest["name"],
                 guest_email=guest["email"], guest_phone=guest.get("phone"), created_at=now, updated_at=now))
             reservation.status = transition(Status.pending, Status.confirmed).value
@@ -92,7 +95,12 @@ class PartnerDesk:
                 reservation.status = transition(Status.confirmed, Status.cancelled).value
                 reservation.cancel_reason = f"cancelled by {request['partner']}"
                 reservation.updated_at = now
+                # The partner took the money: Bookify refunds nothing.
+                reservation.refund_amount = reservation.refund_due = 0
                 self._announce(session, "reservation_cancelled", reservation, refund_amount=0)
+                self.events.record(session, "partner_reservation_cancelled", partner=reservation.partner,
+                                   partner_ref=reservation.partner_ref, reservation_id=reservation.id,
+                                   reason=reservation.cancel_reason)
 
     def _check(self, session, request, now):
         """(reason to refuse, or None; the window to book)."""
@@ -121,10 +129,7 @@ class PartnerDesk:
         self.events.record(
             session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
             place_id=reservation.place_id, start=reservation.start.isoformat(), end=reservation.end.isoformat(),
-            amount=reservation.amount, currency=reservation.currency, partner=reservation.partner,
-            partner_ref=reservation.partner_ref,
-            guest={"name": reservation.guest_name, "email": reservation.guest_email, "phone": reservation.guest_phone},
-            **extra)
+            amount=reservation.amount, currency=reservation.currency, **partner_fields(reservation), **extra)
 
 
 def _by_partner_ref(session, partner, partner_ref, for_update=False):

@@ -35,8 +35,8 @@ class ReservationRepository(SqlRepository[Reservation]):
     def confirm_if_pending(self, reservation_id, payment_id, now):
         """Confirm a reservation paid by this payment if it is still pending (one UPDATE, the
         row locked until commit); False if it is not pending any more."""
-        confirmed = self.session.execute(
-            _CONFIRM_IF_PENDING, {"reservation_id": reservation_id, "payment_id": payment_id, "now": now})
+        confirmed = self.session.execute(_CONFIRM_IF_PENDING, {
+            "reservation_id": reservation_id, "payment_id": payment_id, "payment_ids": [payment_id], "now": now})
         return confirmed.rowcount == 1
 
     def confirmed_by(self, reservation_id, payment_id):
@@ -102,6 +102,8 @@ _CONFIRM_IF_PENDING = (
     sa.update(_reservations)
     .where(_reservations.c.id == sa.bindparam("reservation_id"), _reservations.c.status == Status.pending.value)
     .values(status=Status.confirmed.value, payment_id=sa.bindparam("payment_id"), hold_expires_at=None,
+            # paid what it costs, by this one payment
+            paid=_reservations.c.amount, payment_ids=sa.bindparam("payment_ids", type_=sa.JSON),
             updated_at=sa.bindparam("now")))
 _CONFIRMED_BY = sa.select(_reservations.c.id).where(
     _reservations.c.id == sa.bindparam("reservation_id"), _reservations.c.status == Status.confirmed.value,

@@ -27,7 +27,7 @@ from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
 from common.inbox import UnprocessableEvent, consumes, handles
 from common.logging import RequestContext
-from common.metrics import Metrics
+from common.metrics import Metrics, count_sweep_failure
 from common.rpc import TimedServiceRpc, rpc
 from common.schemas import LimitSchema
 from common.timers import configured_timer
@@ -176,7 +176,8 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def cancel_reservation(self, reservation_id, reason=None, actor=None):
-        """Cancel with the refund the policy allows.
+        """Cancel with the refund the policy allows of what was kept; a partner booking refunds
+        nothing and its partner is told (partner_reservation_cancelled).
         Example: n.rpc.reservations.cancel_reservation(12, "guest called to cancel")"""
         fields = CancelSchema().load_or_raise({"reason": reason})
         return reservations_out.dump(self._booking().cancel(actor, reservation_id, fields["reason"]))
@@ -193,6 +194,10 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     @handles("payments", "payment_succeeded")
     def on_payment_succeeded(self, event):
         self._booking().on_payment_succeeded(event)
+
+    @handles("payments", "payment_refunded")
+    def on_payment_refunded(self, event):
+        self._booking().on_payment_refunded(event)
 
     # -- partners -----------------------------------------------------------------------
 
@@ -219,7 +224,8 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
         return self.partner_dead_letters.replay(fields["limit"])
 
     def _booking(self):
-        return Booking(self.db, self.events, self.payments, self.policy)
+        return Booking(self.db, self.events, self.payments, self.policy,
+                       on_sweep_failure=lambda task: count_sweep_failure(self.name, task))
 
 
 def _interval(window):

@@ -3,7 +3,7 @@ service's RPC edge) and document them in the gateway's OpenAPI."""
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate, validates_schema
 
-from common.schemas import Id, LenientSchema, PageQuery, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PageQuery, Pattern, PrintableText, Schema, UtcDateTime
 
 ROLE_CATEGORIES = ("admin", "customer")
 email = fields.Email(required=True, validate=validate.Length(max=254))
@@ -11,7 +11,7 @@ password = fields.String(required=True, load_only=True, validate=validate.Length
 name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText], allow_none=True)
 role_name = fields.String(validate=[validate.Length(min=1, max=64), PrintableText])
 phone = fields.String(
-    validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Use E.164 format, e.g. +14155550100."),
+    validate=Pattern(r"^\+[1-9]\d{6,14}$", error="Use E.164 format, e.g. +14155550100."),
     allow_none=True,
 )
 
@@ -30,7 +30,7 @@ class LoginSchema(Schema):
 
 class RefreshSchema(Schema):
     refresh_token = fields.String(required=True, validate=[
-        validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_-]+$", error="Not a refresh token.")])
+        validate.Length(min=1, max=200), Pattern(r"^[A-Za-z0-9_-]+$", error="Not a refresh token.")])
 
 
 class TokenPairSchema(LenientSchema):
@@ -88,7 +88,7 @@ class UserRolesSchema(Schema):
 
 
 class UserFilterSchema(PageQuery):
-    email = fields.String(validate=validate.Length(min=1, max=254))
+    email = fields.String(validate=[validate.Length(min=1, max=254), PrintableText])
     role = role_name
 
 
@@ -110,6 +110,13 @@ class RoleUpdateSchema(Schema):
     name = role_name
     category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES))
     permissions = fields.List(fields.String())
+
+
+class PermissionChangeSchema(Schema):
+    """One permission granted to or revoked from one role (operator calls)."""
+
+    role_id = fields.Integer(required=True, strict=True, validate=Id)
+    permission = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
 
 
 class PermissionSchema(LenientSchema):

@@ -1,17 +1,19 @@
 """What partner systems publish to the `partners.events` exchange (docs/partners.md)."""
 from marshmallow import fields, validate
 
-from common.schemas import Id, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, Pattern, PrintableText, Schema, UtcDateTime
 
 partner = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
 partner_ref = fields.String(required=True, validate=[validate.Length(min=1, max=128), PrintableText])
-event_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+event_id = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
+# Informative: partners may send their envelope's time; it is not read, but not just anything.
+occurred_at = fields.String(validate=[validate.Length(max=64), PrintableText])
 
 
 class GuestSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    phone = fields.String(validate=validate.Regexp(r"^\+[1-9]\d{6,14}$", error="Use E.164, e.g. +14155550100."),
+    phone = fields.String(validate=Pattern(r"^\+[1-9]\d{6,14}$", error="Use E.164, e.g. +14155550100."),
                           allow_none=True)
 
 
@@ -25,7 +27,7 @@ class ReservationRequestedSchema(Schema):
     start = UtcDateTime(required=True)
     end = UtcDateTime(required=True)
     guest = fields.Nested(GuestSchema, required=True)
-    occurred_at = fields.String()  # informative; partners may send their envelope's time
+    occurred_at = occurred_at
 
 
 class ReservationCancelRequestedSchema(Schema):
@@ -34,7 +36,7 @@ class ReservationCancelRequestedSchema(Schema):
     event_id = event_id
     partner = partner
     partner_ref = partner_ref
-    occurred_at = fields.String()
+    occurred_at = occurred_at
 
 
 PARTNER_MESSAGES = {

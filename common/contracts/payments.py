@@ -2,7 +2,7 @@
 refund, and the payment (with its refunds) every caller gets back."""
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, Pattern, PrintableText, Schema, UtcDateTime
 
 PAYMENT_STATUSES = ("pending", "succeeded", "failed", "partially_refunded", "refunded")
 # Stripe's own ceiling for one charge (8 digits of minor units).
@@ -15,11 +15,12 @@ class ChargeSchema(Schema):
     reservation_id = fields.Integer(required=True, strict=True, validate=Id)
     user_id = fields.Integer(required=True, strict=True, validate=Id)
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_AMOUNT))
-    currency = fields.String(required=True, validate=validate.Regexp(
+    currency = fields.String(required=True, validate=Pattern(
         r"^[a-z]{3}$", error="Three lowercase letters (ISO 4217), e.g. usd."))
-    payment_method = fields.String(required=True, validate=[
+    # None: the user's saved card (the one that last paid), charged off-session.
+    payment_method = fields.String(allow_none=True, load_default=None, validate=[
         validate.Length(min=1, max=255),
-        validate.Regexp(r"^[A-Za-z0-9_]+$", error="A Stripe payment method id, e.g. pm_card_visa.")])
+        Pattern(r"^[A-Za-z0-9_]+$", error="A Stripe payment method id, e.g. pm_card_visa.")])
     idempotency_key = fields.String(required=True, validate=[validate.Length(min=1, max=255), PrintableText])
 
 

@@ -5,12 +5,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, PageQuery, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, MultilineText, PageQuery, Pattern, PrintableText, Schema, UtcDateTime
 
 UNITS = ("hour", "day")
 RESERVATION_STATUSES = ("pending", "confirmed", "cancelled", "expired", "failed")
-Currency = validate.Regexp(r"^[a-z]{3}$", error="Three lowercase letters, e.g. usd.")
-PaymentMethod = validate.Regexp(r"^[A-Za-z0-9_]{1,255}$", error="Not a payment method id.")
+Currency = Pattern(r"^[a-z]{3}$", error="Three lowercase letters, e.g. usd.")
+PaymentMethod = Pattern(r"^[A-Za-z0-9_]{1,255}$", error="Not a payment method id.")
 Price = validate.Range(min=0, max=10**9)
 
 
@@ -23,7 +23,7 @@ def TimeZone(value):  # noqa: N802 -- reads like the other validators
 
 class PlaceCreateSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
-    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    description = fields.String(validate=[validate.Length(max=2000), MultilineText], allow_none=True)
     unit = fields.String(required=True, validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(required=True, strict=True, validate=Price)
     currency = fields.String(required=True, validate=Currency)
@@ -32,7 +32,7 @@ class PlaceCreateSchema(Schema):
 
 class PlaceUpdateSchema(Schema):
     name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText])
-    description = fields.String(validate=validate.Length(max=2000), allow_none=True)
+    description = fields.String(validate=[validate.Length(max=2000), MultilineText], allow_none=True)
     unit = fields.String(validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(strict=True, validate=Price)
     currency = fields.String(validate=Currency)
@@ -76,14 +76,16 @@ class ReservationCreateSchema(Schema):
     place_id = fields.Integer(required=True, strict=True, validate=Id)
     start = UtcDateTime(required=True)
     end = UtcDateTime(required=True)
-    payment_method = fields.String(required=True, validate=PaymentMethod)
+    payment_method = fields.String(load_default=None, validate=PaymentMethod, metadata={
+        "description": "Required when the booking costs anything (a place with unit_price 0 books free)."})
 
 
 class RescheduleSchema(Schema):
     start = UtcDateTime(required=True)
     end = UtcDateTime(required=True)
     payment_method = fields.String(validate=PaymentMethod, metadata={
-        "description": "Needed when the new window costs more than the old one."})
+        "description": "Pays the difference when the new window costs more; without it the card "
+                       "that paid the booking (saved on the customer) is charged."})
 
 
 class CancelSchema(Schema):
@@ -105,10 +107,18 @@ class ReservationSchema(LenientSchema):
     start = UtcDateTime()
     end = UtcDateTime()
     status = fields.String()
-    amount = fields.Integer()
+    amount = fields.Integer(metadata={"description": "The price of the window booked, at the terms it was "
+                                                     "booked at (minor units)."})
     currency = fields.String()
-    payment_id = fields.Integer(allow_none=True)
-    refund_amount = fields.Integer()
+    unit = fields.String()
+    unit_price = fields.Integer(metadata={"description": "The price per unit when it was booked."})
+    quantity = fields.Integer()
+    payment_id = fields.Integer(allow_none=True, metadata={"description": "The first payment."})
+    paid = fields.Integer(metadata={"description": "The sum charged for it (minor units)."})
+    refunded = fields.Integer(metadata={"description": "The sum refunded; never more than paid."})
+    payment_ids = fields.List(fields.Integer(), metadata={"description": "Every payment made for it, "
+                                                                       "first one first."})
+    refund_amount = fields.Integer(metadata={"description": "The refund its cancellation asked for."})
     cancel_reason = fields.String(allow_none=True)
     hold_expires_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()

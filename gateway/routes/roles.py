@@ -1,32 +1,16 @@
 """/v1/roles and /v1/permissions: roles as data, editable at runtime."""
-from marshmallow import fields
-
 from common.contracts.auth import PermissionSchema, RoleCreateSchema, RoleSchema, RoleUpdateSchema
 from common.permissions import requires
-from common.schemas import LenientSchema
+from common.schemas import PageQuery, page_of
 from gateway.routing import route
 
 
-class RoleListSchema(LenientSchema):
-    items = fields.List(fields.Nested(RoleSchema))
-    total = fields.Integer()
-
-
-class PermissionListSchema(LenientSchema):
-    items = fields.List(fields.Nested(PermissionSchema))
-    total = fields.Integer()
-
-
-def _listing(items):
-    return {"items": items, "total": len(items)}
-
-
 class RoleRoutes:
-    @route("GET", "/v1/roles", tag="roles", response=RoleListSchema)
+    @route("GET", "/v1/roles", tag="roles", query=PageQuery, response=page_of(RoleSchema))
     @requires("roles:read")
     def list_roles(self, call):
-        """Every role with its permissions and number of holders."""
-        return _listing(self.auth.list_roles())
+        """Roles with their permissions and number of holders, by id."""
+        return self.auth.list_roles(call.query)
 
     @route("POST", "/v1/roles", tag="roles", status=201, body=RoleCreateSchema, response=RoleSchema,
            errors=(409,))
@@ -50,11 +34,11 @@ class RoleRoutes:
         self._changed_role(None)
         return 204, ""
 
-    @route("GET", "/v1/permissions", tag="roles", response=PermissionListSchema)
+    @route("GET", "/v1/permissions", tag="roles", query=PageQuery, response=page_of(PermissionSchema))
     @requires("roles:read")
     def list_permissions(self, call):
-        """Every permission name a route can demand."""
-        return _listing(self.auth.list_permissions())
+        """The permission names a route can demand, by name."""
+        return self.auth.list_permissions(call.query)
 
     def _changed_role(self, role):
         # This instance forgets at once; the others on auth's role_changed event.

@@ -35,7 +35,8 @@ class UserRoutes:
         """List users, filterable by email fragment or role name."""
         return self.auth.list_users(call.query)
 
-    @route("PUT", "/v1/users/{user_id}/roles", tag="users", body=UserRolesSchema, response=UserSchema)
+    @route("PUT", "/v1/users/{user_id}/roles", tag="users", body=UserRolesSchema, response=UserSchema,
+           errors=(409,))
     @requires("users:manage_roles")
     def set_user_roles(self, call, user_id):
         """Replace a user's roles."""

@@ -217,6 +217,60 @@ def test_roles_and_permissions_listing(api):
     assert permissions["total"] == len(permissions["items"])
 
 
+def test_roles_and_permissions_paginate_and_refuse_unknown_parameters(api):
+    admin = api.admin_token()
+    roles = api.get("/v1/roles?limit=2&offset=1", token=admin).json()
+    assert [role["name"] for role in roles["items"]] == ["Admin", "Moderator"] and roles["total"] >= 7
+    everything = api.get("/v1/permissions?limit=100", token=admin).json()
+    page = api.get("/v1/permissions?limit=3&offset=2", token=admin).json()
+    assert page == {"items": everything["items"][2:5], "total": everything["total"]}
+    for path in ("/v1/roles", "/v1/permissions"):
+        default = api.get(path, token=admin).json()  # 20 at most unless asked
+        assert len(default["items"]) == min(20, default["total"])
+        for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("offset=-1", "offset"),
+                             ("limit=x", "limit"), ("page=2", "page"), ("limit=5&sort=name", "sort")):
+            error = _error(api.get(f"{path}?{query}", token=admin), 400, "validation_error")
+            assert list(error["details"]) == [field], (path, query, error)
+
+
+def test_nobody_can_take_the_last_keys_to_roles_away(api):
+    """PATCH /v1/roles/1 {"permissions": ["roles:read"]} used to answer 200 and leave nobody
+    able to manage roles. Every change that would leave no active user holding both
+    roles:manage and users:manage_roles is 409, and changes nothing."""
+    admin = api.admin_token()
+    me = api.get("/v1/users/me", token=admin).json()
+    [super_admin] = [r for r in api.get("/v1/roles?limit=100", token=admin).json()["items"]
+                     if r["name"] == "Super Admin"]
+    refused = [
+        api.request("PATCH", f"/v1/roles/{super_admin['id']}", token=admin, json={"permissions": ["roles:read"]}),
+        api.request("PATCH", f"/v1/roles/{super_admin['id']}", token=admin,
+                    json={"permissions": [p for p in super_admin["permissions"] if p != "users:manage_roles"]}),
+        api.request("PUT", f"/v1/users/{me['id']}/roles", token=admin, json={"roles": [{"name": "Admin"}]}),
+        api.request("PUT", f"/v1/users/{me['id']}/roles", token=admin, json={"roles": []}),
+    ]
+    for response in refused:
+        error = _error(response, 409, "conflict")
+        assert "manage roles" in error["message"]
+        assert error["details"]["permissions"] == ["roles:manage", "users:manage_roles"]
+        assert error["details"]["holders_after"] == 0
+    assert api.get("/v1/users/me", token=admin).json()["permissions"] == me["permissions"]
+    assert api.request("PATCH", f"/v1/roles/{super_admin['id']}", token=admin,
+                       json={"name": "Super Admin"}).status_code == 200  # still in charge
+
+    # With a second keyholder, the same kind of change is fine: the admin still holds the keys.
+    keys = api.post("/v1/roles", token=admin, json={
+        "name": f"Keys {uuid.uuid4().hex[:6]}", "category": "admin",
+        "permissions": ["roles:manage", "users:manage_roles"]}).json()
+    keeper = api.register()
+    assert api.request("PUT", f"/v1/users/{keeper['id']}/roles", token=admin,
+                       json={"roles": [{"id": keys["id"]}]}).status_code == 200
+    assert api.request("PATCH", f"/v1/roles/{keys['id']}", token=admin,
+                       json={"permissions": ["roles:read"]}).status_code == 200
+    assert api.request("PUT", f"/v1/users/{keeper['id']}/roles", token=admin,
+                       json={"roles": [{"name": "Free"}]}).status_code == 200
+    assert api.request("DELETE", f"/v1/roles/{keys['id']}", token=admin).status_code == 204
+
+
 def test_users_list_is_paginated(api):
     admin = api.admin_token()
     for _ in range(3):

@@ -153,8 +153,11 @@ def test_reschedule_reprices(api):
     shorter = api.request("PATCH", f"/v1/reservations/{reservation['id']}", token=tokens["access_token"],
                           json={"start": at(10, 14).isoformat(), "end": at(10, 15).isoformat()})
     assert shorter.status_code == 200 and shorter.json()["amount"] == 2000
-    payment = api.get(f"/v1/payments/{reservation['payment_id']}", token=tokens["access_token"]).json()
-    assert payment["refunded_amount"] == 4000  # 6000 paid in all, 2000 kept
+    # 6000 paid in all (two payments), 2000 kept: the refund drew on the newest payment first.
+    moved = shorter.json()
+    assert (moved["paid"], moved["refunded"], len(moved["payment_ids"])) == (6000, 4000, 2)
+    payments = [api.get(f"/v1/payments/{pid}", token=tokens["access_token"]).json() for pid in moved["payment_ids"]]
+    assert [(p["amount"], p["refunded_amount"]) for p in payments] == [(4000, 2000), (2000, 2000)]
 
 
 def test_reschedule_onto_a_taken_window_is_409(api):
@@ -230,3 +233,36 @@ def test_webhook_signature_refused_when_wrong_and_applied_once_when_right(api):
     assert right.status_code == 200 and right.json() == {"received": True, "duplicate": False}
     again = requests.post(url, data=payload, headers={"Stripe-Signature": _signed(payload, WEBHOOK_SECRET)})
     assert again.status_code == 200 and again.json()["duplicate"] is True
+
+
+def test_signed_but_malformed_webhooks_and_stale_or_future_ones_are_400_never_500(api):
+    """Stripe's signature proves who sent a body, not that it is an event we can read: each of
+    these used to be a 500 (or, an hour ahead, accepted)."""
+    url = api.base_url + "/v1/webhooks/stripe"
+    intent = {"id": "pi_x", "object": "payment_intent", "status": "succeeded", "amount": 100, "currency": "usd",
+              "metadata": {"payment_id": "1", "payment_ref": "x"}}
+
+    def event(**data_object):
+        return {"id": f"evt_{uuid.uuid4().hex}", "object": "event", "type": "payment_intent.succeeded",
+                "data": {"object": dict(intent, **data_object)}}
+
+    malformed = ["[1,2]", '"evt"', "{}", json.dumps({"id": "evt_1", "type": "payment_intent.succeeded",
+                                                      "data": {"object": "pi_x"}}),
+                 json.dumps(event(metadata=["payment_id", "1"])),
+                 json.dumps(event(metadata={"payment_id": "1" * 23, "payment_ref": "x"})),
+                 json.dumps(event(amount="100")), json.dumps(event(status=None)),
+                 json.dumps({"id": "evt_1", "type": "payment_intent.succeeded"})]
+    for payload in malformed:
+        response = requests.post(url, data=payload, headers={"Stripe-Signature": _signed(payload, WEBHOOK_SECRET)})
+        error = _error(response, 400, "validation_error")
+        assert (error["message"], list(error["details"])) == ("Invalid Stripe event", ["payload"]), payload
+
+    payload = json.dumps(event())
+    for skew in (-3600, 3600):  # replayed an hour late, or signed an hour ahead
+        signature = _signed(payload, WEBHOOK_SECRET, timestamp=int(time.time()) + skew)
+        error = _error(requests.post(url, data=payload, headers={"Stripe-Signature": signature}),
+                       400, "validation_error")
+        assert (error["message"], list(error["details"])) == ("Invalid Stripe signature", ["signature"])
+    # The same event signed now is read, and is about no payment of ours: recorded, nothing else.
+    right = requests.post(url, data=payload, headers={"Stripe-Signature": _signed(payload, WEBHOOK_SECRET)})
+    assert right.status_code == 200 and right.json() == {"received": True, "duplicate": False}

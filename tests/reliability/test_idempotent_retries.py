@@ -93,7 +93,7 @@ class StripeAway:
         self.calls += 1
         raise StripeUnavailable("connection refused")
 
-    find_intent = retrieve_intent = create_intent
+    find_intent = retrieve_intent = create_customer = attach_payment_method = create_intent
 
 
 def test_a_retried_charge_tells_stripe_away_from_another_worker_asking(payments_db):  # noqa: F811
@@ -118,8 +118,18 @@ class StripeSays:
     """A StripeGateway whose PaymentIntents all succeed at once, and whose webhooks are
     taken as signed."""
 
+    def __init__(self):
+        self.intents = 0
+
     def create_intent(self, amount, currency, **_):
-        return Intent(id="pi_1", status="succeeded", amount=amount, currency=currency)
+        self.intents += 1
+        return Intent(id=f"pi_{self.intents}", status="succeeded", amount=amount, currency=currency)
+
+    def create_customer(self, metadata):
+        return "cus_1"
+
+    def attach_payment_method(self, payment_method, customer):
+        return "pm_1"
 
     def parse_webhook(self, payload, signature):
         event = json.loads(payload)
@@ -138,9 +148,14 @@ def test_a_new_charge_inserts_its_payment_without_looking_for_it_first(
     sent = sent_statements(payments_db)
     payment = charges.charge(order)
     assert payment.status == "succeeded" and payment.refunds == []
-    # The payment row; then, settling, the locked payment (not its refunds: it has none),
-    # payment_succeeded in the outbox, and the payment's new state.
-    assert _sql(sent) == ["INSERT", "SELECT", "INSERT", "UPDATE"]
+    # The payment row; the user's Stripe customer (none yet: it is made and stored); then,
+    # settling, the locked payment (not its refunds: it has none), payment_succeeded in the
+    # outbox, the payment's new state, and the customer whose card this now is.
+    assert _sql(sent) == ["INSERT", "SELECT", "INSERT", "SELECT", "INSERT", "UPDATE", "SELECT", "UPDATE"]
+    del sent[:]
+    charges.charge(dict(order, reservation_id=15, idempotency_key="reservation-15"))
+    # The user's next charge: the payment row first, then the customer, known now.
+    assert _sql(sent)[:2] == ["INSERT", "SELECT"] and _sql(sent).count("INSERT") == 2
     assert charges.charge(order).id == payment.id  # the key again: the stored payment
     with pytest.raises(Conflict):
         charges.charge(dict(order, amount=1300))

@@ -6,6 +6,7 @@ from nameko.standalone.rpc import ServiceRpcClient
 import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from auth_service.service import AuthService
 from common.errors import Conflict, RateLimited, Unauthenticated, ValidationError
+from common.permissions import PERMISSIONS
 from tests.service.amqp_probe import EventProbe
 
 ANN = {"email": "ann@example.com", "password": "password-123", "name": "Ann", "phone": "+14155550100"}
@@ -52,9 +53,49 @@ def test_operator_console_methods_manage_roles(auth):
     assert role["permissions"] == ["roles:read", "users:read"]
     role = auth.revoke_permission(role["id"], "users:read")
     assert role["permissions"] == ["roles:read"]
-    assert "Support" in [r["name"] for r in auth.list_roles()]
+    assert "Support" in [r["name"] for r in auth.list_roles({"limit": 100})["items"]]
     auth.delete_role(role["id"])
-    assert "Support" not in [r["name"] for r in auth.list_roles()]
+    assert "Support" not in [r["name"] for r in auth.list_roles({"limit": 100})["items"]]
+
+
+def test_roles_and_permissions_are_listed_page_by_page(auth):
+    first = auth.list_roles({"limit": 2})
+    assert [role["name"] for role in first["items"]] == ["Super Admin", "Admin"] and first["total"] == 7
+    assert [role["name"] for role in auth.list_roles({"limit": 2, "offset": 6})["items"]] == ["Enterprise"]
+    assert auth.list_roles()["total"] == 7  # default page: 20
+    permissions = auth.list_permissions({"limit": 3, "offset": 1})
+    assert [p["name"] for p in permissions["items"]] == sorted(PERMISSIONS)[1:4]
+    assert permissions["total"] == len(PERMISSIONS)
+    for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "x"}, {"page": 2}, "all"):
+        for listing in (auth.list_roles, auth.list_permissions):
+            with pytest.raises(ValidationError):
+                listing(bad)
+
+
+def test_the_console_cannot_take_the_last_keys_away(auth):
+    """The operator's calls refuse what would leave nobody able to manage roles and users'
+    roles, as the API does; with a second keyholder the same changes go through."""
+    super_admin = next(r for r in auth.list_roles()["items"] if r["name"] == "Super Admin")
+    admin = auth.list_users({"role": "Super Admin"})["items"][0]
+    for change in (lambda: auth.revoke_permission(super_admin["id"], "roles:manage"),
+                   lambda: auth.revoke_permission(super_admin["id"], "users:manage_roles"),
+                   lambda: auth.update_role(super_admin["id"], {"permissions": ["roles:read"]}),
+                   lambda: auth.set_user_roles(admin["id"], {"roles": [{"name": "Admin"}]}),
+                   lambda: auth.set_user_roles(admin["id"], {"roles": []})):
+        with pytest.raises(Conflict) as refused:
+            change()
+        assert refused.value.details["permissions"] == ["roles:manage", "users:manage_roles"]
+        assert refused.value.details["holders_after"] == 0
+    assert auth.get_user(admin["id"])["permissions"] == super_admin["permissions"]  # nothing changed
+
+    keys = auth.create_role({"name": "Keys", "category": "admin",
+                             "permissions": ["roles:manage", "users:manage_roles"]})
+    auth.create_user({"email": "keeper@example.com", "password": "password-123", "roles": [{"id": keys["id"]}]})
+    assert "roles:manage" not in auth.revoke_permission(super_admin["id"], "roles:manage")["permissions"]
+    with pytest.raises(Conflict):  # the keeper is the last one now
+        auth.update_role(keys["id"], {"permissions": ["users:manage_roles"]})
+    auth.grant_permission(super_admin["id"], "roles:manage")
+    auth.update_role(keys["id"], {"permissions": ["users:manage_roles"]})
 
 
 def test_login_throttling_holds_across_two_instances(auth_db, service_config, container_factory):

@@ -73,7 +73,7 @@ def test_every_consumer_goes_through_the_one_policy_and_every_event_it_takes_is_
         ("notifications", "on_reservation_confirmed"), ("notifications", "on_reservation_cancelled"),
         ("notifications", "on_reservation_expired"), ("notifications", "on_reservation_rescheduled"),
         ("notifications", "on_payment_failed"), ("notifications", "on_payment_refunded"),
-        ("reservations", "on_payment_succeeded"),
+        ("reservations", "on_payment_succeeded"), ("reservations", "on_payment_refunded"),
         ("reservations", "on_partner_message"),
         ("gateway", "forget_all_permissions"), ("gateway", "forget_user_permissions"),
         ("gateway", "forget_session"),

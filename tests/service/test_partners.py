@@ -96,7 +96,14 @@ def test_cancel_requested_frees_the_slot(desk):
     probe.drain(want=2, timeout=10)
     publish("reservation_cancel_requested", {"event_id": str(uuid.uuid4()), "partner": "acme-travel",
                                              "partner_ref": "R-5"})
-    assert [kind for kind, _ in probe.drain(want=1, timeout=10)] == ["reservation_cancelled"]
+    received = dict(probe.drain(want=2, timeout=10))
+    assert sorted(received) == ["partner_reservation_cancelled", "reservation_cancelled"]
+    told = received["partner_reservation_cancelled"]
+    assert (told["partner"], told["partner_ref"], told["reason"]) == ("acme-travel", "R-5", "cancelled by acme-travel")
+    assert told["reservation_id"] == received["reservation_cancelled"]["reservation_id"]
+    cancelled = received["reservation_cancelled"]
+    assert (cancelled["user_id"], cancelled["refund_amount"], cancelled["guest"]) == (
+        None, 0, {"name": "Grace Guest", "email": "grace@example.com", "phone": None})
     publish("reservation_requested", request(place.id, ref="R-6"))
     assert "partner_reservation_confirmed" in [kind for kind, _ in probe.drain(want=2, timeout=10)]
 

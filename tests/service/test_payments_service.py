@@ -2,6 +2,7 @@
 the real Stripe SDK against a real localstripe: charges, declines, idempotency, refunds,
 who may read a payment, Stripe outages and timeouts, and signed webhooks."""
 import json
+import time
 import uuid
 
 import eventlet
@@ -20,7 +21,7 @@ from common.errors import (
     ValidationError,
 )
 from common.migrations import upgrade
-from payments_service.models import Payment
+from payments_service.models import Payment, StripeEvent
 from payments_service.service import PaymentsService
 from tests.conftest import drop_databases
 from tests.fakes.localstripe import SlowLink, WebhookInbox, free_port, stripe_signature
@@ -91,9 +92,10 @@ def probe(service_config):
 
 @pytest.fixture
 def slow_link(localstripe):  # noqa: F811
-    """A link to localstripe that answers after 2 s: a service with a 1 s timeout gives up
-    on requests localstripe did carry out."""
-    link = SlowLink(localstripe.port, delay=2.0)
+    """A link to localstripe whose charges and refunds are answered after 2 s: a service with
+    a 1 s timeout gives up on requests localstripe did carry out. (Customers and their cards
+    answer at once: the charge itself is what these tests time out.)"""
+    link = SlowLink(localstripe.port, delay=2.0, spare=(b"POST /v1/customers", b"POST /v1/payment_methods"))
     yield link
     link.close()
 
@@ -215,6 +217,45 @@ def test_malformed_charges_are_refused_before_stripe_is_asked(payments, stripe_a
     with pytest.raises(ValidationError):
         payments.charge(order)
     assert _intents(stripe_api) == []
+
+
+def test_the_card_that_paid_is_saved_on_the_users_customer_and_charged_again_off_session(
+        payments, payments_db, stripe_api):
+    first = payments.charge(_order(user_id=31, amount=5000))
+    with payments_db.transaction() as session:
+        [saved] = session.execute(sa.text(
+            "SELECT customer_id, payment_method FROM stripe_customers WHERE user_id = 31")).all()
+    customer, card = saved
+    # pm_card_visa is a test alias: attaching it made a PaymentMethod of the customer's own.
+    assert card.startswith("pm_") and card != "pm_card_visa"
+    assert stripe_api.v1.payment_methods.retrieve(card).customer == customer
+
+    again = payments.charge(_order(user_id=31, amount=1500, payment_method=None))
+    assert (again["status"], again["amount"]) == ("succeeded", 1500)
+    intents = {intent.amount: intent for intent in _intents(stripe_api)}
+    assert (intents[1500].customer, intents[1500].payment_method) == (customer, card)
+    assert intents[5000].customer == customer  # the first charge was made to the customer too
+    assert first["user_id"] == again["user_id"] == 31
+
+    # A card given overrides the saved one, and becomes the saved one once it paid.
+    payments.charge(_order(user_id=31, amount=700, payment_method="pm_card_visa"))
+    with payments_db.transaction() as session:
+        [(newer,)] = session.execute(sa.text(
+            "SELECT payment_method FROM stripe_customers WHERE user_id = 31")).all()
+    assert newer != card and stripe_api.v1.payment_methods.retrieve(newer).customer == customer
+    assert len(stripe_api.v1.customers.list(params={"limit": 100}).data) == 1  # one customer per user
+
+
+def test_a_charge_without_a_card_for_a_user_who_never_paid_is_refused(payments, payments_db, stripe_api):
+    with pytest.raises(ValidationError) as refused:
+        payments.charge(_order(user_id=32, payment_method=None))
+    assert "payment_method" in refused.value.details
+    assert _stored_payment_ids(payments_db) == [] and _intents(stripe_api) == []
+    # A declined card is never saved: the next charge without a card is refused as well.
+    with pytest.raises(PaymentDeclined):
+        payments.charge(_order(user_id=32, payment_method="pm_card_chargeCustomerFail"))
+    with pytest.raises(ValidationError):
+        payments.charge(_order(user_id=32, payment_method=None))
 
 
 # -- refunds ----------------------------------------------------------------------------
@@ -442,6 +483,42 @@ def test_webhooks_that_are_not_about_our_pending_payments_change_nothing(
         assert (answer["type"], answer["duplicate"]) == (event_type, False)
 
     assert _stored(payments_db, payment_id).status == "pending"
+    assert probe.drain(timeout=0.5) == []
+
+
+def test_signed_webhooks_that_are_not_readable_events_are_refused_over_rpc_and_change_nothing(
+        start_payments, rpc, probe, payments_db):
+    """The operator's door (`n.rpc.payments.handle_stripe_webhook`) answers as the HTTP one."""
+    start_payments()
+    payment = rpc.charge(_order())
+    intent = {"id": "pi_elsewhere", "object": "payment_intent", "status": "requires_payment_method",
+              "amount": 12000, "currency": "usd",
+              "metadata": {"payment_id": str(payment["id"]), "payment_ref": "not-ours"}}
+    probe.drain(timeout=1)
+    bodies = [
+        [1, 2],
+        {"id": "evt_a", "type": "payment_intent.payment_failed", "data": {"object": "pi_elsewhere"}},
+        {"id": "evt_b", "type": "payment_intent.payment_failed", "data": {"object": dict(intent, metadata=[1])}},
+        {"id": "evt_c", "type": "payment_intent.payment_failed",
+         "data": {"object": dict(intent, metadata={"payment_id": "9" * 23})}},
+        {"id": "evt_d", "type": "payment_intent.payment_failed", "data": {"object": dict(intent, amount=None)}},
+        {"id": "evt_e", "type": "payment_intent.payment_failed",
+         "data": {"object": dict(intent, last_payment_error="card_declined")}},
+        {"type": "payment_intent.payment_failed", "data": {"object": intent}},
+    ]
+    for body in bodies:
+        payload = json.dumps(body)
+        with pytest.raises(ValidationError) as invalid:
+            rpc.handle_stripe_webhook(payload, stripe_signature(payload, SECRET))
+        assert (invalid.value.message, list(invalid.value.details)) == ("Invalid Stripe event", ["payload"])
+    payload = json.dumps({"id": "evt_f", "type": "payment_intent.payment_failed", "data": {"object": intent}})
+    with pytest.raises(ValidationError) as invalid:
+        rpc.handle_stripe_webhook(payload, stripe_signature(payload, SECRET, timestamp=int(time.time()) + 3600))
+    assert list(invalid.value.details) == ["signature"]
+
+    assert _stored(payments_db, payment["id"]).status == "succeeded"
+    with payments_db.transaction() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 0
     assert probe.drain(timeout=0.5) == []
 
 

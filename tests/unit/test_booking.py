@@ -5,7 +5,15 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from common.errors import Conflict, NotFound, PaymentDeclined, ServiceTimeout, ServiceUnavailable, SlotUnavailable
+from common.errors import (
+    Conflict,
+    NotFound,
+    PaymentDeclined,
+    ServiceTimeout,
+    ServiceUnavailable,
+    SlotUnavailable,
+    ValidationError,
+)
 from common.events import EventRecorder
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage, Reservation
@@ -19,10 +27,13 @@ ADMIN = {"user_id": 1, "permissions": ["reservations:read_any", "reservations:ma
 
 
 class ScriptedPayments:
-    """Stands in for the payments service: succeeds unless told otherwise, and records calls."""
+    """Stands in for the payments service: a small ledger of payments and their refunds that
+    succeeds unless told otherwise, and records calls."""
 
     def __init__(self):
         self.charges, self.refunds = [], []
+        self.ledger = {}  # payment id -> payment, as payments answers it
+        self.keys = {}  # refund idempotency key -> payment id
         self.next_charge_error = None
         self.refund_error = None
 
@@ -31,13 +42,33 @@ class ScriptedPayments:
         if self.next_charge_error:
             error, self.next_charge_error = self.next_charge_error, None
             raise error
-        return {"id": 100 + len(self.charges), "status": "succeeded"}
+        payment = {"id": 100 + len(self.charges), "status": "succeeded", "amount": payload["amount"],
+                   "refunded_amount": 0, "reservation_id": payload["reservation_id"]}
+        self.ledger[payment["id"]] = payment
+        return dict(payment)
 
     def refund(self, payment_id, amount=None, reason=None, idempotency_key=None, at_most_remaining=False):
         if self.refund_error:
             raise self.refund_error
-        self.refunds.append((payment_id, amount, reason, idempotency_key))
-        return {"id": payment_id}
+        payment = self.ledger.setdefault(payment_id, {  # one charged outside this ledger (an orphan)
+            "id": payment_id, "status": "succeeded", "amount": amount or 1000, "refunded_amount": 0,
+            "reservation_id": None})
+        asked = amount
+        if idempotency_key is not None and idempotency_key in self.keys:
+            return dict(payment)
+        left = payment["amount"] - payment["refunded_amount"]
+        amount = left if amount is None else (min(amount, left) if at_most_remaining else amount)
+        if amount > left:
+            raise ValidationError("too much", {"amount": ["Exceeds what is left."]})
+        self.refunds.append((payment_id, asked, reason, idempotency_key))  # as asked
+        if idempotency_key is not None:
+            self.keys[idempotency_key] = payment_id
+        payment["refunded_amount"] += amount
+        return dict(payment)
+
+    def payments_for_reservation(self, reservation_id):
+        return [dict(p) for p in sorted(self.ledger.values(), key=lambda p: p["id"])
+                if p["reservation_id"] == reservation_id]
 
 
 @pytest.fixture
@@ -296,7 +327,9 @@ def test_cancel_early_refunds_all_late_refunds_the_share(booking, place, payment
         == {"reservation_id": early.id, "user_id": 7, "place_id": place.id, "amount": 1000, "currency": "usd",
             "refund_amount": 1000}
     assert event["start"] == early.start.isoformat() and "event_id" in event and "occurred_at" in event
-    assert payments.refunds[-1] == (early.payment_id, 1000, "cancelled", f"reservation-{early.id}-cancel")
+    assert payments.refunds[-1] == (early.payment_id, 1000, "cancelled",
+                                    f"reservation-{early.id}-cancel-{early.payment_id}")
+    assert (cancelled.paid, cancelled.refunded, cancelled.payment_ids) == (1000, 1000, [early.payment_id])
     start = clock() + timedelta(hours=2)
     late = booking.reserve(CUSTOMER, {"place_id": place.id, "start": start, "end": start + timedelta(hours=1),
                                       "payment_method": "pm_card_visa"})
@@ -326,6 +359,7 @@ def test_reschedule_charges_or_refunds_the_difference(booking, place, payments, 
     start, end = window(clock, 2, 14, 1)
     moved = booking.reschedule(CUSTOMER, reservation.id, {"start": start, "end": end})
     assert moved.amount == 1000 and payments.refunds[-1][1] == 2000
+    assert (moved.paid, moved.refunded, len(moved.payment_ids)) == (3000, 2000, 2)
 
 
 def test_reschedule_declined_keeps_the_old_window(booking, place, payments, clock):

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 
 from common.errors import NotFound
 from common.events import Outbox
-from common.metrics import REGISTRY, Metrics, count_notification
+from common.metrics import REGISTRY, Metrics, count_notification, count_sweep_failure
 from gateway.http import route_label
 from gateway.routes.system import SystemRoutes
 
@@ -165,3 +165,13 @@ def test_the_gateways_metrics_route_can_be_turned_off():
     assert response.status_code == 200 and b"bookify_http_requests_total" in response.get_data()
     with nameko.config.patch({"METRICS": {"gateway_route": False}}), pytest.raises(NotFound):
         SystemRoutes.prometheus(object(), _get("/metrics"))
+
+
+def test_sweep_failures_are_counted_per_service_and_task():
+    def value():
+        return REGISTRY.get_sample_value("bookify_sweep_failures_total",
+                                         {"service": "reservations", "task": "pay_refunds_due"}) or 0
+
+    before = value()
+    count_sweep_failure("reservations", "pay_refunds_due")
+    assert value() == before + 1

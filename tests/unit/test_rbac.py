@@ -11,7 +11,7 @@ ADMIN_ACTOR = {"user_id": 1, "permissions": SEEDED_ROLES["Admin"][1]}
 
 def test_seed_creates_every_role_and_super_admin_holds_everything(auth_db, clock):
     with auth_db.transaction() as session:
-        roles = {role.name: role for role, _ in RoleDirectory(session).listing()}
+        roles = {role.name: role for role, _ in RoleDirectory(session).listing(100, 0).items}
     assert set(SEEDED_ROLES) <= set(roles)
     assert set(roles["Super Admin"].permissions) == set(PERMISSIONS)
     assert {roles[name].category for name in ("Free", "Pro", "Premium", "Enterprise")} == {"customer"}

@@ -119,11 +119,31 @@ def test_a_timeout_is_unavailable_although_stripe_acted_on_the_request(localstri
     assert found is not None and found.outcome == "succeeded"
 
 
-def test_a_signed_webhook_is_read(gateway):
-    payload = json.dumps({"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
-                          "data": {"object": {"id": "pi_1", "object": "payment_intent"}}})
-    event = gateway.parse_webhook(payload, stripe_signature(payload, SECRET))
+@pytest.fixture
+def webhooks():
+    """Reading webhooks asks Stripe nothing: no emulator behind this one."""
+    return StripeGateway("sk_test_unit", "http://127.0.0.1:9", webhook_secret=SECRET)
+
+
+def _intent_event(**intent):
+    return {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": "pi_1", "object": "payment_intent", "status": "succeeded",
+                                "amount": 4200, "currency": "usd",
+                                "metadata": {"payment_id": "12", "payment_ref": "abc"},
+                                "last_payment_error": None, **intent}}}
+
+
+def _signed(webhooks, event, timestamp=None):
+    payload = event if isinstance(event, str) else json.dumps(event)
+    return webhooks.parse_webhook(payload, stripe_signature(payload, SECRET, timestamp=timestamp))
+
+
+def test_a_signed_webhook_is_read(webhooks):
+    event = _signed(webhooks, _intent_event())
     assert (event.id, event.type, event.object["id"]) == ("evt_1", "payment_intent.succeeded", "pi_1")
+    assert Intent.from_stripe(event.object).metadata == {"payment_id": "12", "payment_ref": "abc"}
+    other = _signed(webhooks, {"id": "evt_2", "type": "charge.refunded", "data": {"object": {"id": "ch_1"}}})
+    assert other.object == {"id": "ch_1"}  # events about anything else need no intent's fields
 
 
 @pytest.mark.parametrize("signature", [
@@ -132,18 +152,65 @@ def test_a_signed_webhook_is_read(gateway):
     "garbage",
     stripe_signature('{"id": "evt_1"}', "whsec_someone_else"),
     stripe_signature('{"id": "evt_1"}', SECRET, timestamp=int(time.time()) - 3600),  # replayed
+    stripe_signature('{"id": "evt_1"}', SECRET, timestamp=int(time.time()) + 3600),  # from the future
 ])
-def test_webhooks_not_signed_with_our_secret_now_are_refused(gateway, signature):
+def test_webhooks_not_signed_with_our_secret_now_are_refused(webhooks, signature):
     with pytest.raises(InvalidWebhook) as invalid:
-        gateway.parse_webhook('{"id": "evt_1"}', signature)
+        webhooks.parse_webhook('{"id": "evt_1"}', signature)
     assert invalid.value.field == "signature"
 
 
-def test_a_signed_payload_that_is_not_an_event_is_refused(gateway):
-    for payload in ("not json", '{"no": "id"}'):
-        with pytest.raises(InvalidWebhook) as invalid:
-            gateway.parse_webhook(payload, stripe_signature(payload, SECRET))
-        assert invalid.value.field == "payload"
+def test_the_tolerance_holds_both_ways_and_is_a_setting(webhooks):
+    now = int(time.time())
+    for skew in (-250, 250):  # within 300 s either way
+        assert _signed(webhooks, _intent_event(), timestamp=now + skew).id == "evt_1"
+    strict = StripeGateway("sk_test_unit", "http://127.0.0.1:9", webhook_secret=SECRET, webhook_tolerance_seconds=60)
+    for skew in (-120, 120):
+        with pytest.raises(InvalidWebhook):
+            _signed(strict, _intent_event(), timestamp=now + skew)
+    configured = StripeGateway.from_config({"webhook_secret": SECRET, "webhook_tolerance_seconds": 60})
+    assert configured.webhook_tolerance_seconds == 60
+
+
+MALFORMED = {
+    "not json": "not json",
+    "a list": "[1, 2]",
+    "a string": '"evt_1"',
+    "null": "null",
+    "no id": {"type": "charge.refunded", "data": {"object": {}}},
+    "no type": {"id": "evt_1", "data": {"object": {}}},
+    "id a number": {"id": 1, "type": "charge.refunded", "data": {"object": {}}},
+    "no data": {"id": "evt_1", "type": "charge.refunded"},
+    "data a list": {"id": "evt_1", "type": "charge.refunded", "data": [1]},
+    "object a string": _intent_event() | {"data": {"object": "pi_1"}},
+    "object missing": _intent_event() | {"data": {}},
+    "metadata a list": _intent_event(metadata=["payment_id", "12"]),
+    "metadata a string": _intent_event(metadata="12"),
+    "metadata value a number": _intent_event(metadata={"payment_id": 12}),
+    "23-digit payment_id": _intent_event(metadata={"payment_id": "1" * 23, "payment_ref": "abc"}),
+    "payment_id past 2**63-1": _intent_event(metadata={"payment_id": str(2**63)}),
+    "payment_id zero": _intent_event(metadata={"payment_id": "0"}),
+    "payment_id negative": _intent_event(metadata={"payment_id": "-4"}),
+    "payment_id with a newline": _intent_event(metadata={"payment_id": "12\n"}),
+    "intent without id": _intent_event(id=None),
+    "intent id empty": _intent_event(id=""),
+    "intent without status": {"id": "evt_1", "type": "payment_intent.succeeded",
+                              "data": {"object": {"id": "pi_1", "amount": 1, "currency": "usd"}}},
+    "amount a string": _intent_event(amount="4200"),
+    "amount a float": _intent_event(amount=42.5),
+    "amount huge": _intent_event(amount=10**30),
+    "last_payment_error a string": _intent_event(last_payment_error="card_declined"),
+    "error code a list": _intent_event(last_payment_error={"code": ["x"]}),
+    "event id too long": {"id": "e" * 300, "type": "charge.refunded", "data": {"object": {}}},
+    "nested too deep": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_signed_payload_that_is_not_an_event_we_can_read_is_refused(webhooks, case):
+    with pytest.raises(InvalidWebhook) as invalid:
+        _signed(webhooks, MALFORMED[case])
+    assert invalid.value.field == "payload"
 
 
 @pytest.mark.parametrize("status, outcome", [
