@@ -181,7 +181,7 @@ def test_open_watches_never_starve_other_calls(api, channel, reservations):
             outcomes.append(error.code())
     assert outcomes.count("open") == 2
     assert outcomes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 10
-    streams = [stream for stream, outcome in zip(attempts, outcomes) if outcome == "open"]
+    streams = [stream for stream, outcome in zip(attempts, outcomes, strict=True) if outcome == "open"]
     for _ in range(5):
         moderator = grpc_login(channel, user_with_role(api, "Moderator")[1])
         for _ in range(2):
