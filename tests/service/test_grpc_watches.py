@@ -83,10 +83,13 @@ def gateway(rabbit_config, container_factory, recheck_seconds):
                   GRPC_WATCH={"max_per_user": 2, "recheck_seconds": recheck_seconds})
     config["METRICS"] = {"ports": {}}
     with nameko.config.patch(config, clear=True):
-        for service in (StandInAuth, StandInReservations, GrpcGatewayService):
-            container_factory(service, config).start()
+        containers = [container_factory(service, config) for service in
+                      (StandInAuth, StandInReservations, GrpcGatewayService)]
+        for container in containers:
+            container.start()
         codec = TokenCodec(TokenSettings.from_config(config["JWT"]))
         with Client(f"//127.0.0.1:{port}", reservations_pb2_grpc.ReservationsStub) as client:
+            client.container = containers[-1]
             yield client, codec
 
 
@@ -146,3 +149,21 @@ def test_a_role_change_ends_a_watch_of_everyones_whose_caller_lost_read_any(gate
     with eventlet.Timeout(2), pytest.raises(GrpcError) as ended:
         next(stream)
     assert ended.value.code == StatusCode.PERMISSION_DENIED
+
+
+# nameko-grpc's test client tries to reconnect to the stopped server, and its thread says so.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_stopping_the_gateway_ends_open_watches_with_unavailable_at_once(gateway):
+    client, codec = gateway
+    RESERVATIONS[1] = reservation(1, user_id=7)
+    _, customer = signed_in(codec, 7, [])
+    stream = client.watch_reservations(reservations_pb2.WatchReservationsRequest(), metadata=customer)
+    with eventlet.Timeout(5):
+        assert next(stream).id == 1
+    started = time.monotonic()
+    stopping = eventlet.spawn(client.container.stop)
+    with eventlet.Timeout(5), pytest.raises(GrpcError) as ended:
+        next(stream)
+    assert ended.value.code == StatusCode.UNAVAILABLE
+    stopping.wait()
+    assert time.monotonic() - started < 3  # not the 5 s a connection waits for streams to end
