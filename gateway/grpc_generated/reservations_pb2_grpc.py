@@ -109,9 +109,12 @@ class ReservationsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def watch_reservations(self, request, context):
-        """First the current state of each watched reservation, then every change to one of them
-        (status, window, refund) as it happens, until the client cancels the call. Watches the
-        caller's 100 reservations with the latest start (optionally of one place).
+        """First the current state (the caller's 100 reservations with the latest start, everyone's
+        with reservations:read_any, optionally of one place), then each reservation the caller may
+        see as it is confirmed, cancelled, expired or rescheduled, until the client cancels the call.
+        Ends UNAUTHENTICATED when the session ends or the access token expires, PERMISSION_DENIED
+        when a watch of everyone's loses reservations:read_any; RESOURCE_EXHAUSTED beyond 2 open
+        watches per user (docs/grpc.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
