@@ -156,14 +156,19 @@ def _unknown_path_or(adapter, exc):
     """werkzeug answers 405 once a path has the shape of a route, before the route's converter
     has read the id: `DELETE /v1/reservations/0` would be 405 while `GET` of it is 404. A path
     that no method of it would accept is unknown: 404 whatever the method."""
-    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+    if not (isinstance(exc, MethodNotAllowed) and exc.valid_methods):
+        return exc
+    for method in exc.valid_methods:
         try:
-            adapter.match(method=sorted(exc.valid_methods)[0])
-        except NotFound as unknown:
-            return unknown
+            adapter.match(method=method)
+        except (NotFound, MethodNotAllowed):
+            # Refused for this method too: werkzeug may answer 405 again, naming the rules
+            # of other methods whose pattern, not converter, the path fits.
+            continue
         except HTTPException:
-            pass
-    return exc
+            return exc  # another answer (a redirect, say) means the path is known
+        return exc
+    return NotFound()
 
 
 def _observe(request, route, status, seconds):
