@@ -16,6 +16,23 @@ phone = fields.String(
 )
 
 
+class UserRefSchema(Schema):
+    user_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class SessionRefSchema(UserRefSchema):
+    """One session of one user (logout, principal)."""
+
+    session_id = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9-]+$", error="Not a session id.")])
+
+
+class RoleIdSchema(Schema):
+    """A role by its id (RoleRefSchema is a role by id or by name, inside a payload)."""
+
+    role_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
 class RegisterSchema(Schema):
     email = email
     password = password
@@ -112,10 +129,9 @@ class RoleUpdateSchema(Schema):
     permissions = fields.List(fields.String())
 
 
-class PermissionChangeSchema(Schema):
+class PermissionChangeSchema(RoleIdSchema):
     """One permission granted to or revoked from one role (operator calls)."""
 
-    role_id = fields.Integer(required=True, strict=True, validate=Id)
     permission = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
 
 

@@ -30,13 +30,6 @@ class ReplaySchema(Schema):
     notification_ids = fields.List(fields.Integer(strict=True, validate=Id), allow_none=True, load_default=None)
 
 
-class ActorSchema(LenientSchema):
-    """Who asks, as the gateway passes it; None over RPC means an operator (full trust)."""
-
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    permissions = fields.List(fields.String(), load_default=list)
-
-
 class NotificationSchema(LenientSchema):
     """One row of the delivery log. `user_id` is null for the guest of a partner booking;
     `reservation_id` is the reservation the message is about (null for a welcome)."""

@@ -21,6 +21,21 @@ def TimeZone(value):  # noqa: N802 -- reads like the other validators
         raise FieldError("Unknown time zone; use an IANA name like Europe/Paris.") from None
 
 
+class PlaceRefSchema(Schema):
+    place_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class ReservationRefSchema(Schema):
+    reservation_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class IdempotencyKeySchema(Schema):
+    """The Idempotency-Key a booking may carry (HTTP header, gRPC field, RPC argument)."""
+
+    idempotency_key = fields.String(allow_none=True, load_default=None,
+                                    validate=[validate.Length(min=1, max=255), PrintableText])
+
+
 class PlaceCreateSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=100), PrintableText])
     description = fields.String(validate=[validate.Length(max=2000), MultilineText], allow_none=True)
