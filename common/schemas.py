@@ -62,6 +62,16 @@ class UtcDateTime(fields.AwareDateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+class WholeNumber(fields.Integer):
+    """An integer, or its decimal text as query strings carry it; 1.5 is refused, never
+    truncated to 1 (fields.Integer's lenient mode would)."""
+
+    def _validated(self, value):
+        if isinstance(value, float):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 # Database keys are signed 64-bit at most; larger ids cannot exist, so they are refused early.
 MAX_ID = 2**63 - 1
 Id = validate.Range(min=1, max=MAX_ID)
@@ -91,8 +101,8 @@ MultilineText = Pattern(r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
 class PageQuery(Schema):
     """`?limit=&offset=` of every list endpoint."""
 
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    offset = fields.Integer(load_default=0, validate=Offset)
+    limit = WholeNumber(load_default=20, validate=validate.Range(min=1, max=100))
+    offset = WholeNumber(load_default=0, validate=Offset)
 
 
 class PingSchema(Schema):
@@ -116,7 +126,7 @@ def query_or_empty(query):
 class LimitSchema(Schema):
     """How many of something an operator call returns at most."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+    limit = WholeNumber(load_default=50, validate=validate.Range(min=1, max=1000))
 
 
 def page_of(item_schema):

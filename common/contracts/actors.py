@@ -1,17 +1,16 @@
 """Who acts, as every service's RPC entrypoints receive it: the gateway passes the caller
 ({"user_id", "permissions"}); None from `nameko shell` means an operator (full trust)."""
-from marshmallow import fields, validate
+from marshmallow import fields
 
-from common.schemas import Id, LenientSchema, PrintableText
-
-permission = fields.String(validate=[validate.Length(min=1, max=64), PrintableText])
+from common.contracts.auth import permission_name
+from common.schemas import Id, LenientSchema
 
 
 class ActorSchema(LenientSchema):
     """The caller the gateway passes; None over RPC means an operator (full trust)."""
 
     user_id = fields.Integer(required=True, strict=True, validate=Id)
-    permissions = fields.List(permission, load_default=list)
+    permissions = fields.List(permission_name, load_default=list)
 
 
 def load_actor(actor, required=False):
