@@ -214,6 +214,13 @@ class WakingGrpcServer(grpc_entrypoint.GrpcServer):
 
 
 class Grpc(grpc_entrypoint.Grpc):
-    """nameko-grpc's entrypoint, served by `WakingGrpcServer`."""
+    """nameko-grpc's entrypoint, served by `WakingGrpcServer`. Every error leaves a handler as a
+    GrpcError (gateway.grpc_server.translating_errors, which logs an unexpected one as ERROR
+    itself), so the container logs it as an expected outcome (WARNING), as the HTTP door does:
+    a wrong password or a malformed request is not an ERROR with a traceback."""
 
     grpc_server = WakingGrpcServer()
+
+    def __init__(self, stub, **kwargs):
+        kwargs.setdefault("expected_exceptions", GrpcError)
+        super().__init__(stub, **kwargs)
