@@ -13,6 +13,7 @@ from auth_service.rbac import RoleDirectory
 from auth_service.throttling import ThrottlePolicy
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
+from common.contracts.actors import load_actor
 from common.contracts.auth import (
     LoginSchema,
     PermissionChangeSchema,
@@ -20,10 +21,13 @@ from common.contracts.auth import (
     RefreshSchema,
     RegisterSchema,
     RoleCreateSchema,
+    RoleIdSchema,
     RoleSchema,
     RoleUpdateSchema,
+    SessionRefSchema,
     UserCreateSchema,
     UserFilterSchema,
+    UserRefSchema,
     UserRolesSchema,
     UserSchema,
     UserUpdateSchema,
@@ -34,7 +38,7 @@ from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import rpc
-from common.schemas import PageQuery
+from common.schemas import PageQuery, PingSchema, argument, query_or_empty
 from common.tokens import TokenCodec, TokenSettings
 
 users_out = UserSchema()
@@ -77,11 +81,11 @@ class AuthService(audit.AuditedService):
     metrics = Metrics()
     components = AuthComponents()
 
-    @rpc
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def ping(self, deep=False):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.auth.ping(deep=True)"""
-        return self.db.health() if deep else "pong"
+        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -110,25 +114,28 @@ class AuthService(audit.AuditedService):
     def logout(self, user_id, session_id):
         """Revoke a session (its refresh token and, at the gateway, its access token).
         Example: n.rpc.auth.logout(7, "5b0c…")"""
-        self._accounts().logout(user_id, session_id)
+        ref = SessionRefSchema().load_or_raise({"user_id": user_id, "session_id": session_id})
+        self._accounts().logout(ref["user_id"], ref["session_id"])
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def principal(self, user_id, session_id):
         """Permissions of a user's live session (the gateway caches this).
         Example: n.rpc.auth.principal(7, "5b0c…")"""
-        return self._accounts().principal(user_id, session_id)
+        ref = SessionRefSchema().load_or_raise({"user_id": user_id, "session_id": session_id})
+        return self._accounts().principal(ref["user_id"], ref["session_id"])
 
     # -- users --------------------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_user(self, user_id):
         """A user with roles and permissions. Example: n.rpc.auth.get_user(1)"""
-        return _user(self._accounts().get_user(user_id))
+        return _user(self._accounts().get_user(argument(UserRefSchema, user_id=user_id)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def update_profile(self, user_id, payload):
         """Change name, phone or notification choices.
         Example: n.rpc.auth.update_profile(7, {"phone": "+14155550100", "notify_sms": True})"""
+        user_id = argument(UserRefSchema, user_id=user_id)
         changes = UserUpdateSchema().load_or_raise(payload)
         return _user(self._accounts().update_profile(user_id, changes))
 
@@ -138,19 +145,20 @@ class AuthService(audit.AuditedService):
         Example: n.rpc.auth.create_user({"email": "mod@example.com", "password": "long-password",
                  "roles": [{"id": 3}, {"name": "Night Shift"}]})"""
         fields = UserCreateSchema().load_or_raise(payload)
-        return _user(self._accounts().create_user(fields, actor))
+        return _user(self._accounts().create_user(fields, load_actor(actor)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def set_user_roles(self, user_id, payload, actor=None):
         """Replace a user's roles. Example: n.rpc.auth.set_user_roles(7, {"roles": [{"name": "Pro"}]})"""
+        user_id = argument(UserRefSchema, user_id=user_id)
         fields = UserRolesSchema().load_or_raise(payload)
-        return _user(self._accounts().set_roles(user_id, fields["roles"], actor))
+        return _user(self._accounts().set_roles(user_id, fields["roles"], load_actor(actor)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_users(self, query=None):
         """Users page by page, filterable by email fragment or role name.
         Example: n.rpc.auth.list_users({"limit": 20, "offset": 0, "role": "Super Admin"})"""
-        filters = UserFilterSchema().load_or_raise(query or {})
+        filters = UserFilterSchema().load_or_raise(query_or_empty(query))
         page = self._accounts().list_users(**filters)
         return {"items": [_user(user) for user in page.items], "total": page.total}
 
@@ -160,7 +168,7 @@ class AuthService(audit.AuditedService):
     def list_roles(self, query=None):
         """Roles page by page, each with its permissions and how many users hold it.
         Example: n.rpc.auth.list_roles({"limit": 50, "offset": 0})"""
-        page = PageQuery().load_or_raise(query or {})
+        page = PageQuery().load_or_raise(query_or_empty(query))
         with self.db.transaction() as session:
             roles = RoleDirectory(session).listing(page["limit"], page["offset"])
             return {"items": [dict(roles_out.dump(role), user_count=count) for role, count in roles.items],
@@ -171,6 +179,7 @@ class AuthService(audit.AuditedService):
         """Example: n.rpc.auth.create_role({"name": "Support", "category": "admin",
                  "permissions": ["users:read", "reservations:read_any"]})"""
         fields = RoleCreateSchema().load_or_raise(payload)
+        actor = load_actor(actor)
         with self.db.transaction() as session:
             role = RoleDirectory(session).create(
                 fields["name"], fields["category"], fields["permissions"], actor, utcnow())
@@ -181,7 +190,9 @@ class AuthService(audit.AuditedService):
     def update_role(self, role_id, payload, actor=None):
         """Rename a role or replace its permissions; applies on the caller's next request.
         Example: n.rpc.auth.update_role(3, {"permissions": ["users:read"]})"""
+        role_id = argument(RoleIdSchema, role_id=role_id)
         changes = RoleUpdateSchema().load_or_raise(payload)
+        actor = load_actor(actor)
         with self.db.transaction() as session:
             role = self._roles(session).update(role_id, changes, actor)
             self.events.record(session, "role_changed", role_id=role.id)
@@ -208,6 +219,8 @@ class AuthService(audit.AuditedService):
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def delete_role(self, role_id, actor=None):
         """Delete a role nobody holds (Conflict otherwise). Example: n.rpc.auth.delete_role(9)"""
+        role_id = argument(RoleIdSchema, role_id=role_id)
+        actor = load_actor(actor)
         with self.db.transaction() as session:
             self._roles(session).delete(role_id, actor)
             self.events.record(session, "role_changed", role_id=role_id)
@@ -220,7 +233,7 @@ class AuthService(audit.AuditedService):
     def list_permissions(self, query=None):
         """The permissions a route can demand, page by page, by name.
         Example: n.rpc.auth.list_permissions({"limit": 100})"""
-        page = PageQuery().load_or_raise(query or {})
+        page = PageQuery().load_or_raise(query_or_empty(query))
         with self.db.transaction() as session:
             permissions = RoleDirectory(session).permission_listing(page["limit"], page["offset"])
             return {"items": PermissionSchema(many=True).dump(permissions.items), "total": permissions.total}

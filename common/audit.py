@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from common.db import Database, UtcDateTime, utcnow
 from common.errors import EXPECTED_ERRORS
 from common.rpc import rpc
-from common.schemas import LenientSchema, PageQuery, PrintableText
+from common.schemas import LenientSchema, PageQuery, PrintableText, query_or_empty
 from common.schemas import UtcDateTime as UtcDateTimeField
 
 log = logging.getLogger(__name__)
@@ -215,4 +215,4 @@ class AuditedService:
     def audit_log(self, query=None):
         """Operator calls to this service, newest first; filter by operator, method, since, until.
         Example: n.rpc.reservations.audit_log({"operator": "alice", "limit": 10})"""
-        return self.operator_audit.search(AuditQuerySchema().load_or_raise(query or {}))
+        return self.operator_audit.search(AuditQuerySchema().load_or_raise(query_or_empty(query)))

@@ -311,11 +311,17 @@ def _watch_stream(watch, registry):
 def _present(message, names):
     """{key: ISO text} of the timestamp fields set on `message`; unset ones are left out, so
     the service's schema reports them missing."""
-    return {key: _iso(getattr(message, field)) for key, field in names.items() if message.HasField(field)}
+    return {key: _iso(getattr(message, field), key) for key, field in names.items() if message.HasField(field)}
 
 
-def _iso(timestamp):
-    return timestamp.ToDatetime(tzinfo=timezone.utc).isoformat()
+def _iso(timestamp, key):
+    """ISO text of a Timestamp, for the service's schema to bound; one protobuf itself refuses
+    (seconds beyond years 1..9999, nanos outside 0..999999999) is INVALID_ARGUMENT, not INTERNAL."""
+    try:
+        return timestamp.ToDatetime(tzinfo=timezone.utc).isoformat()
+    except (ValueError, OverflowError):
+        raise errors.ValidationError("Invalid input", {key: [
+            "Not a valid Timestamp: seconds from year 1 to 9999, nanos from 0 to 999999999."]}) from None
 
 
 def _timestamp(text):

@@ -258,12 +258,15 @@ STREAMING = (Cardinality.UNARY_STREAM, Cardinality.STREAM_STREAM)
 
 class Grpc(grpc_entrypoint.Grpc):
     """nameko-grpc's entrypoint, served by `WakingGrpcServer`; streams do not hold a worker,
-    and a `Refused` result ends the call with its status (see the module)."""
+    and a `Refused` result ends the call with its status (see the module). Every other error
+    leaves a handler as a GrpcError (gateway.grpc_server.translating_errors, which logs an
+    unexpected one as ERROR itself), so the container logs it as an expected outcome (WARNING),
+    as the HTTP door does: a wrong password or a malformed request is not an ERROR."""
 
     grpc_server = WakingGrpcServer()
 
     def __init__(self, stub, **kwargs):
-        kwargs.setdefault("expected_exceptions", EXPECTED_ERRORS)
+        kwargs.setdefault("expected_exceptions", (*EXPECTED_ERRORS, GrpcError))
         super().__init__(stub, **kwargs)
 
     def handle_result(self, response_stream, worker_ctx, result, exc_info):

@@ -11,8 +11,8 @@ from nameko.extensions import DependencyProvider
 
 from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
+from common.contracts.actors import load_actor
 from common.contracts.notifications import (
-    ActorSchema,
     DeadLetterSchema,
     DeliverySchema,
     NotificationQuerySchema,
@@ -26,7 +26,7 @@ from common.inbox import consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
 from common.rpc import rpc
-from common.schemas import LimitSchema
+from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
@@ -129,7 +129,7 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
     def ping(self, deep=False):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.notifications.ping(deep=True)"""
-        return self.db.health() if deep else "pong"
+        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_notifications(self, query=None, actor=None):
@@ -138,11 +138,10 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
         guest's: those have no user).
         Example: n.rpc.notifications.list_notifications({"status": "failed", "channel": "sms", "limit": 20})
         Who was told what about a booking: n.rpc.notifications.list_notifications({"reservation_id": 12})"""
-        filters = NotificationQuerySchema().load_or_raise(query or {})
-        if actor is not None:
-            actor = ActorSchema().load_or_raise(actor)
-            if READ_ANY not in actor["permissions"]:
-                filters["user_id"] = actor["user_id"]  # their own, whatever they ask
+        filters = NotificationQuerySchema().load_or_raise(query_or_empty(query))
+        actor = load_actor(actor)
+        if actor is not None and READ_ANY not in actor["permissions"]:
+            filters["user_id"] = actor["user_id"]  # their own, whatever they ask
         with self.db.transaction() as session:
             page = NotificationRepository(session).search(**filters)
             return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}

@@ -7,21 +7,16 @@ from nameko.extensions import DependencyProvider
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import section
-from common.contracts.payments import (
-    ActorSchema,
-    ChargeSchema,
-    PaymentRefSchema,
-    PaymentSchema,
-    RefundSchema,
-    ReservationRefSchema,
-    WebhookSchema,
-)
+from common.contracts.actors import load_actor
+from common.contracts.payments import ChargeSchema, PaymentRefSchema, PaymentSchema, RefundSchema, WebhookSchema
+from common.contracts.reservations import ReservationRefSchema
 from common.db import Database
 from common.errors import EXPECTED_ERRORS, ServiceUnavailable
 from common.events import Outbox
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import rpc
+from common.schemas import PingSchema, argument
 from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway
@@ -64,7 +59,7 @@ class PaymentsService(audit.AuditedService):
     def ping(self, deep=False):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.payments.ping(deep=True)"""
-        return self.db.health() if deep else "pong"
+        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)
     def charge(self, payload):
@@ -90,10 +85,8 @@ class PaymentsService(audit.AuditedService):
     def get_payment(self, payment_id, actor=None):
         """A payment with its refunds; another user's is NotFound unless payments:read_any.
         Example: n.rpc.payments.get_payment(42)"""
-        fields = PaymentRefSchema().load_or_raise({"payment_id": payment_id})
-        if actor is not None:
-            actor = ActorSchema().load_or_raise(actor)
-        return _payment(self._charges().get(fields["payment_id"], actor))
+        payment_id = argument(PaymentRefSchema, payment_id=payment_id)
+        return _payment(self._charges().get(payment_id, load_actor(actor)))
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)
     def payments_for_reservation(self, reservation_id):

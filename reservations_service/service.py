@@ -8,17 +8,21 @@ from nameko.extensions import DependencyProvider
 
 from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
+from common.contracts.actors import load_actor
 from common.contracts.partners import PARTNER_MESSAGES
 from common.contracts.reservations import (
     AvailabilityQuerySchema,
     CancelSchema,
+    IdempotencyKeySchema,
     PlaceCreateSchema,
     PlaceQuerySchema,
+    PlaceRefSchema,
     PlaceSchema,
     PlaceUpdateSchema,
     RescheduleSchema,
     ReservationCreateSchema,
     ReservationQuerySchema,
+    ReservationRefSchema,
     ReservationSchema,
 )
 from common.db import Database
@@ -29,7 +33,7 @@ from common.inbox import UnprocessableEvent, consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_sweep_failure
 from common.rpc import TimedServiceRpc, rpc
-from common.schemas import LimitSchema
+from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
 from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
@@ -93,11 +97,11 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()
 
-    @rpc
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def ping(self, deep=False):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.reservations.ping(deep=True)"""
-        return self.db.health() if deep else "pong"
+        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     # -- places -------------------------------------------------------------------------
 
@@ -110,18 +114,19 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_place(self, place_id):
         """Example: n.rpc.reservations.get_place(1)"""
-        return places_out.dump(Places(self.db).get(place_id))
+        return places_out.dump(Places(self.db).get(argument(PlaceRefSchema, place_id=place_id)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_places(self, query=None):
         """Example: n.rpc.reservations.list_places({"limit": 20, "offset": 0})"""
-        page = PlaceQuerySchema().load_or_raise(query or {})
+        page = PlaceQuerySchema().load_or_raise(query_or_empty(query))
         return _page(Places(self.db).listing(page["limit"], page["offset"]), places_out)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def update_place(self, place_id, payload):
         """Change a place; new prices apply to new bookings only.
         Example: n.rpc.reservations.update_place(1, {"unit_price": 3000})"""
+        place_id = argument(PlaceRefSchema, place_id=place_id)
         changes = PlaceUpdateSchema().load_or_raise(payload)
         return places_out.dump(Places(self.db).update(place_id, changes))
 
@@ -129,13 +134,14 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     def delete_place(self, place_id):
         """Retire a place; Conflict while it has upcoming reservations.
         Example: n.rpc.reservations.delete_place(1)"""
-        Places(self.db).delete(place_id)
+        Places(self.db).delete(argument(PlaceRefSchema, place_id=place_id))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def availability(self, place_id, query):
         """Booked and free intervals of a place.
         Example: n.rpc.reservations.availability(1, {"from": "2027-01-01T00:00:00Z",
                  "to": "2027-01-02T00:00:00Z"})"""
+        place_id = argument(PlaceRefSchema, place_id=place_id)
         span = AvailabilityQuerySchema().load_or_raise(query)
         result = Places(self.db).availability(place_id, span["frm"], span["to"])
         return {"place_id": result["place_id"],
@@ -147,40 +153,47 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def create_reservation(self, actor, payload, idempotency_key=None):
         """Hold the slot, charge, confirm. SlotUnavailable if taken, PaymentDeclined if refused.
+        A booking is always someone's: `actor` names the user it is for and who pays (an operator
+        books for a customer by passing their id; None is refused).
         Example: n.rpc.reservations.create_reservation({"user_id": 2, "permissions": []},
                  {"place_id": 1, "start": "2027-01-01T10:00:00Z", "end": "2027-01-01T12:00:00Z",
                   "payment_method": "pm_card_visa"})"""
+        actor = load_actor(actor, required=True)
         fields = ReservationCreateSchema().load_or_raise(payload)
-        return reservations_out.dump(self._booking().reserve(actor, fields, idempotency_key))
+        key = argument(IdempotencyKeySchema, idempotency_key=idempotency_key)
+        return reservations_out.dump(self._booking().reserve(actor, fields, key))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_reservation(self, reservation_id, actor=None):
         """Example: n.rpc.reservations.get_reservation(12)"""
-        return reservations_out.dump(self._booking().get(actor, reservation_id))
+        reservation_id = argument(ReservationRefSchema, reservation_id=reservation_id)
+        return reservations_out.dump(self._booking().get(load_actor(actor), reservation_id))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_reservations(self, query=None, actor=None):
         """Search reservations by user, place, status and time.
         Example: n.rpc.reservations.list_reservations({"place_id": 1, "status": "confirmed",
                  "from": "2027-01-01T00:00:00Z"})"""
-        filters = ReservationQuerySchema().load_or_raise(query or {})
-        return _page(self._booking().search(actor, filters), reservations_out)
+        filters = ReservationQuerySchema().load_or_raise(query_or_empty(query))
+        return _page(self._booking().search(load_actor(actor), filters), reservations_out)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def reschedule_reservation(self, reservation_id, payload, actor=None):
         """Move a confirmed reservation; the price difference is charged or refunded.
         Example: n.rpc.reservations.reschedule_reservation(12, {"start": "2027-01-02T10:00:00Z",
                  "end": "2027-01-02T13:00:00Z", "payment_method": "pm_card_visa"})"""
+        reservation_id = argument(ReservationRefSchema, reservation_id=reservation_id)
         fields = RescheduleSchema().load_or_raise(payload)
-        return reservations_out.dump(self._booking().reschedule(actor, reservation_id, fields))
+        return reservations_out.dump(self._booking().reschedule(load_actor(actor), reservation_id, fields))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def cancel_reservation(self, reservation_id, reason=None, actor=None):
         """Cancel with the refund the policy allows of what was kept; a partner booking refunds
         nothing and its partner is told (partner_reservation_cancelled).
         Example: n.rpc.reservations.cancel_reservation(12, "guest called to cancel")"""
-        fields = CancelSchema().load_or_raise({"reason": reason})
-        return reservations_out.dump(self._booking().cancel(actor, reservation_id, fields["reason"]))
+        reservation_id = argument(ReservationRefSchema, reservation_id=reservation_id)
+        reason = argument(CancelSchema, reason=reason)
+        return reservations_out.dump(self._booking().cancel(load_actor(actor), reservation_id, reason))
 
     # -- background ---------------------------------------------------------------------
 

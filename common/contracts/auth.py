@@ -3,17 +3,36 @@ service's RPC edge) and document them in the gateway's OpenAPI."""
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate, validates_schema
 
-from common.schemas import Id, LenientSchema, PageQuery, Pattern, PrintableText, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PageQuery, Pattern, PrintableText, Schema, UtcDateTime, WholeNumber
 
 ROLE_CATEGORIES = ("admin", "customer")
 email = fields.Email(required=True, validate=validate.Length(max=254))
 password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
 name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText], allow_none=True)
+# A permission's name (`reservations:read_any`); whether it exists is the role directory's question.
+permission_name = fields.String(validate=[validate.Length(min=1, max=64), PrintableText])
 role_name = fields.String(validate=[validate.Length(min=1, max=64), PrintableText])
 phone = fields.String(
     validate=Pattern(r"^\+[1-9]\d{6,14}$", error="Use E.164 format, e.g. +14155550100."),
     allow_none=True,
 )
+
+
+class UserRefSchema(Schema):
+    user_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class SessionRefSchema(UserRefSchema):
+    """One session of one user (logout, principal)."""
+
+    session_id = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9-]+$", error="Not a session id.")])
+
+
+class RoleIdSchema(Schema):
+    """A role by its id (RoleRefSchema is a role by id or by name, inside a payload)."""
+
+    role_id = fields.Integer(required=True, strict=True, validate=Id)
 
 
 class RegisterSchema(Schema):
@@ -24,7 +43,7 @@ class RegisterSchema(Schema):
 
 
 class LoginSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    email = fields.String(required=True, validate=[validate.Length(min=1, max=254), PrintableText])
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
 
 
@@ -43,7 +62,7 @@ class TokenPairSchema(LenientSchema):
 class RoleRefSchema(Schema):
     """A role given by id (must exist) or by name (created when missing)."""
 
-    id = fields.Integer(validate=Id)
+    id = WholeNumber(validate=Id)
     name = role_name
     category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES), load_default="customer")
 
@@ -103,20 +122,19 @@ class RoleSchema(LenientSchema):
 class RoleCreateSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
     category = fields.String(required=True, validate=validate.OneOf(ROLE_CATEGORIES))
-    permissions = fields.List(fields.String(), load_default=list)
+    permissions = fields.List(permission_name, load_default=list)
 
 
 class RoleUpdateSchema(Schema):
     name = role_name
     category = fields.String(validate=validate.OneOf(ROLE_CATEGORIES))
-    permissions = fields.List(fields.String())
+    permissions = fields.List(permission_name)
 
 
-class PermissionChangeSchema(Schema):
+class PermissionChangeSchema(RoleIdSchema):
     """One permission granted to or revoked from one role (operator calls)."""
 
-    role_id = fields.Integer(required=True, strict=True, validate=Id)
-    permission = fields.String(required=True, validate=[validate.Length(min=1, max=64), PrintableText])
+    permission = fields.String(required=True, validate=permission_name.validators)
 
 
 class PermissionSchema(LenientSchema):

@@ -3,7 +3,7 @@ messages, and the operator calls on dead letters. The events it consumes are the
 producers' (common/contracts/events.py)."""
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, PageQuery, Schema, UtcDateTime
+from common.schemas import Id, LenientSchema, PageQuery, Schema, UtcDateTime, WholeNumber
 
 CHANNELS = ("email", "sms")
 NOTIFICATION_STATUSES = ("queued", "sent", "retrying", "failed")
@@ -18,8 +18,8 @@ class DeliverySchema(Schema):
 class NotificationQuerySchema(PageQuery):
     status = fields.String(validate=validate.OneOf(NOTIFICATION_STATUSES))
     channel = fields.String(validate=validate.OneOf(CHANNELS))
-    user_id = fields.Integer(validate=Id, metadata={"description": "Needs notifications:read_any."})
-    reservation_id = fields.Integer(validate=Id, metadata={
+    user_id = WholeNumber(validate=Id, metadata={"description": "Needs notifications:read_any."})
+    reservation_id = WholeNumber(validate=Id, metadata={
         "description": "The messages about one reservation (a partner booking's guest included, "
                        "with notifications:read_any)."})
 
@@ -28,13 +28,6 @@ class ReplaySchema(Schema):
     """Which dead letters to replay; None replays every one."""
 
     notification_ids = fields.List(fields.Integer(strict=True, validate=Id), allow_none=True, load_default=None)
-
-
-class ActorSchema(LenientSchema):
-    """Who asks, as the gateway passes it; None over RPC means an operator (full trust)."""
-
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    permissions = fields.List(fields.String(), load_default=list)
 
 
 class NotificationSchema(LenientSchema):

@@ -42,22 +42,11 @@ class PaymentRefSchema(Schema):
     payment_id = fields.Integer(required=True, strict=True, validate=Id)
 
 
-class ReservationRefSchema(Schema):
-    reservation_id = fields.Integer(required=True, strict=True, validate=Id)
-
-
 class WebhookSchema(Schema):
     """A Stripe webhook as the gateway forwards it: the raw body and its signature header."""
 
     payload = fields.String(required=True, validate=validate.Length(min=1, max=1_048_576))
     signature = fields.String(required=True, allow_none=True)
-
-
-class ActorSchema(LenientSchema):
-    """Who asks, as the gateway passes it; None over RPC means an operator (full trust)."""
-
-    user_id = fields.Integer(required=True, strict=True, validate=Id)
-    permissions = fields.List(fields.String(), load_default=list)
 
 
 class RefundOutSchema(LenientSchema):

@@ -5,7 +5,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate
 
-from common.schemas import Id, LenientSchema, MultilineText, PageQuery, Pattern, PrintableText, Schema, UtcDateTime
+from common.schemas import (
+    Id,
+    LenientSchema,
+    MultilineText,
+    PageQuery,
+    Pattern,
+    PrintableText,
+    Schema,
+    UtcDateTime,
+    WholeNumber,
+)
 
 UNITS = ("hour", "day")
 RESERVATION_STATUSES = ("pending", "confirmed", "cancelled", "expired", "failed")
@@ -17,8 +27,23 @@ Price = validate.Range(min=0, max=10**9)
 def TimeZone(value):  # noqa: N802 -- reads like the other validators
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise FieldError("Unknown time zone; use an IANA name like Europe/Paris.") from None
+
+
+class PlaceRefSchema(Schema):
+    place_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class ReservationRefSchema(Schema):
+    reservation_id = fields.Integer(required=True, strict=True, validate=Id)
+
+
+class IdempotencyKeySchema(Schema):
+    """The Idempotency-Key a booking may carry (HTTP header, gRPC field, RPC argument)."""
+
+    idempotency_key = fields.String(allow_none=True, load_default=None,
+                                    validate=[validate.Length(min=1, max=255), PrintableText])
 
 
 class PlaceCreateSchema(Schema):
@@ -27,7 +52,7 @@ class PlaceCreateSchema(Schema):
     unit = fields.String(required=True, validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(required=True, strict=True, validate=Price)
     currency = fields.String(required=True, validate=Currency)
-    timezone = fields.String(load_default="UTC", validate=TimeZone)
+    timezone = fields.String(load_default="UTC", validate=[validate.Length(min=1, max=64), TimeZone])
 
 
 class PlaceUpdateSchema(Schema):
@@ -36,7 +61,7 @@ class PlaceUpdateSchema(Schema):
     unit = fields.String(validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(strict=True, validate=Price)
     currency = fields.String(validate=Currency)
-    timezone = fields.String(validate=TimeZone)
+    timezone = fields.String(validate=[validate.Length(min=1, max=64), TimeZone])
 
 
 class PlaceSchema(LenientSchema):
@@ -94,8 +119,8 @@ class CancelSchema(Schema):
 
 class ReservationQuerySchema(PageQuery):
     status = fields.String(validate=validate.OneOf(RESERVATION_STATUSES))
-    place_id = fields.Integer(validate=Id)
-    user_id = fields.Integer(validate=Id, metadata={"description": "Needs reservations:read_any."})
+    place_id = WholeNumber(validate=Id)
+    user_id = WholeNumber(validate=Id, metadata={"description": "Needs reservations:read_any."})
     frm = UtcDateTime(data_key="from")
     to = UtcDateTime()
 

@@ -57,6 +57,8 @@ def test_a_known_path_with_a_wrong_method_is_405_with_allow(client, method, path
     ("GET", "/v1/auth/login/extra"),
     ("DELETE", "/v1/reservations/abc"),
     ("DELETE", "/v1/reservations/0"),            # the shape of a route, but no id any method takes
+    ("GET", "/v1/places/0"),                      # werkzeug named PATCH, DELETE here (another rule)
+    ("POST", "/v1/places/9223372036854775808"),
     ("POST", "/v1/reservations/99999999999999999999"),
     ("GET", "/v1/reservations/0/cancel"),
 ])
