@@ -153,8 +153,9 @@ class GrpcGatewayService(PermissionCacheEvictions):
     @translating_errors
     def create_reservation(self, request, context):
         actor = self._caller(context, "reservations:create")
-        payload = {"place_id": request.place_id, "payment_method": request.payment_method,
-                   **_present(request, {"start": "start", "end": "end"})}
+        payload = {"place_id": request.place_id, **_present(request, {"start": "start", "end": "end"})}
+        if request.payment_method:  # proto3 says "" for unset: a free place needs none
+            payload["payment_method"] = request.payment_method
         key = request.idempotency_key or None
         if key is not None and not (len(key) <= 255 and key.isprintable()):
             raise errors.ValidationError("Invalid idempotency_key",

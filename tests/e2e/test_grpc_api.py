@@ -269,3 +269,12 @@ def test_node_client_from_the_protos_alone(api, channel):
     assert summary["watched"] == [
         {"id": created["id"], "status": "RESERVATION_STATUS_CONFIRMED"},
         {"id": created["id"], "status": "RESERVATION_STATUS_CANCELLED", "cancel_reason": "from node"}]
+
+
+def test_grpc_books_a_free_place_without_a_payment_method(api, reservations, customer):
+    place = api.place(unit_price=0)
+    booked = _book(reservations, customer, place["id"], at(9, 10), at(9, 11), payment_method="")
+    assert booked.status == Status.RESERVATION_STATUS_CONFIRMED and booked.amount == 0
+    priced = api.place()
+    code, details = _code(_book, reservations, customer, priced["id"], at(9, 10), at(9, 11), payment_method="")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "payment_method" in details
