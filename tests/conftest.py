@@ -139,3 +139,12 @@ def reservations_db(db_template):
     yield sessions
     sessions.dispose()
     drop_databases(db_template, ["reservations"])
+
+
+@pytest.fixture
+def payments_db(db_template):
+    """Sessions on a migrated payments database (dropped afterwards on MariaDB)."""
+    sessions = migrated(db_template, "payments", "payments_service")
+    yield sessions
+    sessions.dispose()
+    drop_databases(db_template, ["payments"])

@@ -31,15 +31,13 @@ from nameko.standalone.rpc import ServiceRpcClient
 
 import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
 import reservations_service.service as reservations_module
-from common.db import Sessions
 from common.errors import Conflict, PaymentDeclined, ValidationError
-from common.migrations import upgrade
 from payments_service.models import Payment
 from payments_service.service import PaymentsService
 from reservations_service.booking import Booking
 from reservations_service.models import Reservation
 from reservations_service.service import ReservationsService
-from tests.conftest import database_template, drop_databases
+from tests.conftest import database_template
 from tests.fakes.stripe_fixtures import localstripe  # noqa: F401  (fixture)
 
 LATE_PERCENT, FULL_HOURS = 50, 24
@@ -58,16 +56,6 @@ def db_template(tmp_path):
     """SQLite only: the invariant is about money, not storage (both backends run the money
     rules in tests/unit/test_money.py), and one run keeps `make test` short."""
     return database_template("sqlite", tmp_path)
-
-
-@pytest.fixture
-def payments_db(db_template):
-    url = db_template.replace("<service>", "payments")
-    upgrade("payments_service", url)
-    sessions = Sessions.for_url(url, pool_size=4)
-    yield sessions
-    sessions.dispose()
-    drop_databases(db_template, ["payments"])
 
 
 @pytest.fixture

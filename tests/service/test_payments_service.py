@@ -12,7 +12,6 @@ import stripe
 from nameko.standalone.rpc import ServiceRpcClient
 
 import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
-from common.db import Sessions
 from common.errors import (
     Conflict,
     NotFound,
@@ -20,10 +19,8 @@ from common.errors import (
     ServiceUnavailable,
     ValidationError,
 )
-from common.migrations import upgrade
 from payments_service.models import Payment, StripeEvent
 from payments_service.service import PaymentsService
-from tests.conftest import drop_databases
 from tests.fakes.localstripe import SlowLink, WebhookInbox, free_port, stripe_signature
 from tests.fakes.stripe_fixtures import localstripe  # noqa: F401  (fixture)
 from tests.service.amqp_probe import EventProbe
@@ -37,17 +34,6 @@ def _order(**changes):
     return {"reservation_id": 12, "user_id": 7, "amount": 12000, "currency": "usd",
             "payment_method": "pm_card_visa", "idempotency_key": f"reservation-{uuid.uuid4().hex}",
             **changes}
-
-
-@pytest.fixture
-def payments_db(db_template):
-    """Sessions on a migrated payments database (dropped afterwards on MariaDB)."""
-    url = db_template.replace("<service>", "payments")
-    upgrade("payments_service", url)
-    sessions = Sessions.for_url(url, pool_size=4)
-    yield sessions
-    sessions.dispose()
-    drop_databases(db_template, ["payments"])
 
 
 @pytest.fixture

@@ -16,24 +16,17 @@ from reservations_service.models import OutboxMessage, Reservation
 from reservations_service.partners import PartnerDesk
 from reservations_service.places import Places
 from reservations_service.refunds import RefundPolicy
-from tests.unit.test_booking import CUSTOMER, ScriptedPayments, ask, events, last_event, window
-
-
-@pytest.fixture
-def payments():
-    return ScriptedPayments()
-
-
-@pytest.fixture
-def place(reservations_db, clock):
-    return Places(reservations_db, clock=clock).create(
-        {"name": "Room", "unit": "hour", "unit_price": 1000, "currency": "usd", "timezone": "UTC"})
-
-
-@pytest.fixture
-def booking(reservations_db, payments, clock):
-    policy = BookingPolicy(hold_seconds=600, horizon_days=365, refunds=RefundPolicy(24, 50))
-    return Booking(reservations_db, EventRecorder(OutboxMessage), payments, policy, clock=clock)
+from tests.unit.test_booking import (  # noqa: F401  (fixtures: booking, payments, place)
+    CUSTOMER,
+    ScriptedPayments,
+    ask,
+    booking,
+    events,
+    last_event,
+    payments,
+    place,
+    window,
+)
 
 
 def rows(db):
