@@ -14,17 +14,7 @@ from nameko.standalone.rpc import ClusterRpcClient
 
 import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from common.contracts.payments import MAX_AMOUNT
-
-
-def at(days, hour, minute=0):
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=days, hours=hour, minutes=minute)
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code, response.text
-    return response.json()["error"]
+from tests.e2e.test_booking_api import _error, at  # noqa: E402  (the booking journeys' helpers)
 
 
 def _move(api, token, reservation_id, start, end, **extra):
