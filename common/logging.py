@@ -99,6 +99,17 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ExpectedErrorFilter(logging.Filter):
+    """An expected error (a typed error a caller caused: NotFound, a wrong password, bad input)
+    is one WARNING line: nameko logs each with its whole traceback (about 950 bytes), which
+    says nothing a caller's mistake needs and drowns the tracebacks of real bugs."""
+
+    def filter(self, record):
+        if record.name == "nameko.containers" and str(record.msg).startswith("(expected)"):
+            record.exc_info = record.exc_text = None
+        return True
+
+
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "service", "correlation_id"}
 
 

@@ -214,3 +214,17 @@ def test_an_event_carries_the_id_of_the_request_that_recorded_it_through_the_out
     with reservations_db.transaction() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)
                               .where(OutboxMessage.published_at.is_(None))) == 0
+
+
+def test_an_expected_error_is_one_line_and_a_bug_keeps_its_traceback():
+    from common.logging import ExpectedErrorFilter
+    try:
+        raise ValueError("caller's mistake")
+    except ValueError:
+        exc_info = sys.exc_info()
+    expected = logging.LogRecord("nameko.containers", logging.WARNING, __file__, 1,
+                                 "(expected) error handling worker %s: %s", ("w", "e"), exc_info)
+    bug = logging.LogRecord("nameko.containers", logging.ERROR, __file__, 1,
+                            "error handling worker %s: %s", ("w", "e"), exc_info)
+    assert ExpectedErrorFilter().filter(expected) and ExpectedErrorFilter().filter(bug)
+    assert "exception" not in _json(expected) and "ValueError" in _json(bug)["exception"]
