@@ -35,6 +35,8 @@ MESSAGES_PARKED = Counter("bookify_messages_parked_total", "Messages a consumer 
                           "its dead-letter queue, by queue.", ["service", "queue"])
 SWEEP_FAILURES = Counter("bookify_sweep_failures_total", "Rows a background sweep could not handle this "
                          "round (logged; retried on the next), by task.", ["service", "task"])
+HTTP_METHOD_LABELS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"  # one label for every method outside HTTP_METHOD_LABELS
 HTTP_REQUESTS = Counter("bookify_http_requests_total", "HTTP requests the gateway answered.",
                         ["method", "route", "status"])
 HTTP_SECONDS = Histogram("bookify_http_request_duration_seconds", "Time the gateway took to answer.",
@@ -51,7 +53,17 @@ def count_sweep_failure(service, task):
     SWEEP_FAILURES.labels(service, task).inc()
 
 
+def method_label(method):
+    """The `method` label of an HTTP request: its name for the methods HTTP defines that an
+    API uses, `other` for anything else. A client may send any token as its method; one label
+    per made-up method would let junk traffic grow every scrape without limit."""
+    return method if method in HTTP_METHOD_LABELS else OTHER_METHOD
+
+
 def observe_http(method, route, status, seconds):
+    """Counts and times one answered request; `route` must already be a bounded label (the
+    declared route, or one label for every unknown path)."""
+    method = method_label(method)
     HTTP_REQUESTS.labels(method, route, str(status)).inc()
     HTTP_SECONDS.labels(method, route).observe(seconds)
 

@@ -10,6 +10,7 @@ from common.errors import ValidationError
 from common.permissions import authorize
 from common.schemas import MAX_ID
 from gateway.http import http
+from gateway.principals import refuse_cross_site
 
 ROUTES = []  # every declared RouteSpec, in declaration order: the OpenAPI source
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
@@ -55,6 +56,7 @@ def route(method, path, *, tag, status=200, body=None, query=None, response=None
                                 response, permission, public, tuple(errors)))
 
         def entry(self, request, **path_values):
+            refuse_cross_site(request)  # before anything reads the body or acts on the cookie
             call = Call(request)
             if not public:
                 call.principal = self.authentication.authenticate(request, self.auth.principal)
