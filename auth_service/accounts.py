@@ -90,7 +90,7 @@ class Accounts:
         Refused once the session is revoked or the user deactivated."""
         with self.sessions.transaction() as session:
             user = self._active_user(session, user_id)
-            if user is None or not self._sessions(session).is_active(session_id, self.clock()):
+            if user is None or not self._sessions(session).is_active(session_id, user.id, self.clock()):
                 raise Unauthenticated("Session has ended")
             return {"user_id": user.id, "session_id": session_id, "permissions": user.permissions}
 

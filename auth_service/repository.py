@@ -103,11 +103,14 @@ class RefreshTokenRepository(SqlRepository[RefreshToken]):
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=at))
 
-    def family_is_active(self, family_id, now: datetime):
-        """A session lives while its newest token is neither revoked nor expired."""
+    def family_is_active(self, family_id, user_id, now: datetime):
+        """A session of `user_id` lives while its newest token is neither revoked nor expired.
+        Another user's session never counts: a token naming one user and another's session
+        is refused."""
         return self.session.scalar(
             sa.select(sa.func.count()).select_from(RefreshToken).where(
                 RefreshToken.family_id == family_id,
+                RefreshToken.user_id == user_id,
                 RefreshToken.revoked_at.is_(None),
                 RefreshToken.used_at.is_(None),
                 RefreshToken.expires_at > now,

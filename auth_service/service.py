@@ -12,7 +12,7 @@ from auth_service.passwords import Passwords
 from auth_service.rbac import RoleDirectory
 from auth_service.throttling import ThrottlePolicy
 from common import audit  # the module: `nameko run <module>` would run its class as a service
-from common.config import section
+from common.config import require_jwt_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.auth import (
     LoginSchema,
@@ -51,6 +51,7 @@ class AuthComponents(DependencyProvider):
     def setup(self):
         config = nameko.config
         auth = section(config, "AUTH")
+        require_jwt_secret(section(config, "JWT"))
         self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")))
         self.passwords = Passwords(offload=eventlet.tpool.execute)
         self.policy = AccountPolicy(

@@ -52,8 +52,9 @@ class RefreshSessions:
     def revoke(self, session_id, now):
         self.tokens.revoke_family(session_id, now)
 
-    def is_active(self, session_id, now):
-        return self.tokens.family_is_active(session_id, now)
+    def is_active(self, session_id, user_id, now):
+        """True while `session_id` is a live session of `user_id` (of no one else)."""
+        return self.tokens.family_is_active(session_id, user_id, now)
 
     def _issue(self, user_id, session_id, now):
         raw = secrets.token_urlsafe(32)

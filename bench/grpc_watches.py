@@ -25,7 +25,7 @@ from bench.make_run_growth import Client, metrics_port_variables
 from bench.stack import _rabbit_api, free_port
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
 from scripts.launcher import Stack
-from scripts.run_local import DEV_ADMIN, DEV_WEBHOOK_SECRET
+from scripts.run_local import DEV_ADMIN, local_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_SERVER = "amqp://guest:guest@127.0.0.1:5672"
@@ -57,6 +57,7 @@ def run(args, work: Path) -> dict:
         "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
         "GRPC_PORT": str(grpc_port),
         **{name: str(free_port()) for name in metrics_port_variables(config_text)},
+        **local_secrets(work, {}),  # as make run: generated once, kept in the run's folder
     }
     _rabbit_api("PUT", f"/vhosts/{vhost}")
     _rabbit_api("PUT", f"/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
@@ -67,7 +68,7 @@ def run(args, work: Path) -> dict:
         stack.prepare()
         stack.start()
         stack.wait_ready(f"{base}/ready", timeout=120)
-        stack.register_stripe_webhook(base, DEV_WEBHOOK_SECRET)
+        stack.register_stripe_webhook(base, env["STRIPE_WEBHOOK_SECRET"])
         client = Client(base)
         admin = client.login(*DEV_ADMIN)
         place = client.call("POST", "/v1/places", 201, token=admin, json={

@@ -29,7 +29,7 @@ import requests
 from bench.pace import python_pace
 from bench.stack import _rabbit_api, free_port
 from scripts.launcher import LOCALSTRIPE, Stack
-from scripts.run_local import DEV_ADMIN, DEV_WEBHOOK_SECRET
+from scripts.run_local import DEV_ADMIN, local_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = ROOT / "var" / "bench"
@@ -155,6 +155,7 @@ def run(args, work: Path) -> dict:
         "GRPC_PORT": str(free_port()),
         "JWT_ACCESS_TTL": "7200",  # one login for the whole run
         **{name: str(free_port()) for name in metrics_port_variables(config_text)},
+        **local_secrets(work, {}),  # as make run: generated once, kept in the run's folder
     }
     _rabbit_api("PUT", f"/vhosts/{vhost}")
     _rabbit_api("PUT", f"/permissions/{vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
@@ -165,7 +166,7 @@ def run(args, work: Path) -> dict:
         stack.prepare()
         stack.start()
         stack.wait_ready(f"{base}/ready", timeout=120)
-        stack.register_stripe_webhook(base, DEV_WEBHOOK_SECRET)  # as make run does
+        stack.register_stripe_webhook(base, env["STRIPE_WEBHOOK_SECRET"])  # as make run does
         client = Client(base)
         admin = client.login(*DEV_ADMIN)
         email = f"growth-{uuid.uuid4().hex[:8]}@example.com"

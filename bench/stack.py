@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -91,6 +92,7 @@ class BenchStack:
             "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
             "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "JWT_SECRET": secrets.token_urlsafe(48),  # no default: each run its own
             "STRIPE_API_BASE": f"http://127.0.0.1:{self.localstripe_port}",
         }
         self.main: Stack | None = None

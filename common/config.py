@@ -45,3 +45,27 @@ def database_url(config, service):
 def section(config, name):
     """A named block of the config (JWT, AUTH, …) as a dict, empty when absent."""
     return dict(config.get(name) or {})
+
+
+class MissingSecret(SystemExit):
+    """A secret the service cannot run without is unset: the process stops with one line.
+    There is no built-in default, so no two installs ever share a secret; `make run` (local
+    mode) generates its own under var/ and passes them on."""
+
+    def __init__(self, variable):
+        super().__init__(f"{variable} is not set: refusing to start without it (set it, or use "
+                         f"`make run`, which generates one under var/; see docs/configuration.md)")
+        self.variable = variable
+
+
+def require_secret(value, variable):
+    """`value`, or MissingSecret naming `variable` when it is unset or empty."""
+    if value is None or str(value) == "":
+        raise MissingSecret(variable)
+    return value
+
+
+def require_jwt_secret(jwt_config):
+    """HS256 signs with JWT_SECRET; RS256 uses key files and needs no secret."""
+    if (jwt_config.get("algorithm") or "HS256") == "HS256":
+        require_secret(jwt_config.get("secret"), "JWT_SECRET")

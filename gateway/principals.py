@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common.config import section
+from common.config import require_jwt_secret, section
 from common.errors import Forbidden, Unauthenticated
 from common.inbox import handles
 from common.permissions import Principal
@@ -65,6 +65,7 @@ class Authentication(DependencyProvider):
     def setup(self):
         config = nameko.config
         gateway = section(config, "GATEWAY")
+        require_jwt_secret(section(config, "JWT"))
         self.tokens = TokenCodec(TokenSettings.from_config(section(config, "JWT")),
                                  remember_verified=VERIFIED_TOKENS_REMEMBERED)
         self.cache = PrincipalCache(ttl_seconds=float(gateway.get("permission_cache_ttl_seconds", 60)))

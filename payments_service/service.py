@@ -6,7 +6,7 @@ import nameko
 from nameko.extensions import DependencyProvider
 
 from common import audit  # the module: `nameko run <module>` would run its class as a service
-from common.config import section
+from common.config import require_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.payments import ChargeSchema, PaymentRefSchema, PaymentSchema, RefundSchema, WebhookSchema
 from common.contracts.reservations import ReservationRefSchema
@@ -34,6 +34,7 @@ class StripeComponents(DependencyProvider):
 
     def setup(self):
         config = section(nameko.config, "STRIPE")
+        require_secret(config.get("webhook_secret"), "STRIPE_WEBHOOK_SECRET")
         self.gateway = StripeGateway.from_config(config)
         self.call_lease_seconds = float(config.get("timeout_seconds", 10)) + CALL_LEASE_MARGIN_SECONDS
 

@@ -2,7 +2,9 @@
 Settings come from the same environment variables config.yaml reads."""
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,7 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 ADMIN_VARS = ("BOOKIFY_ADMIN_EMAIL", "BOOKIFY_ADMIN_PASSWORD")
 DEV_ADMIN = ("admin@bookify.local", "change-me-admin-password")  # config.yaml's defaults
-DEV_WEBHOOK_SECRET = "whsec_local_bookify_dev"  # config.yaml's STRIPE.webhook_secret default
+# Generated on a local run's first start, kept in var/secrets.json (0600) and reused: config.yaml
+# has no default for them, so no two installs share one. Set in the environment, they win.
+LOCAL_SECRETS = {"JWT_SECRET": lambda: secrets.token_urlsafe(48),
+                 "STRIPE_WEBHOOK_SECRET": lambda: "whsec_" + secrets.token_urlsafe(32)}
+# A local run listens on loopback only, unless these say otherwise.
+LOCAL_BINDS = {"GATEWAY_ADDRESS": "127.0.0.1:8000", "GRPC_BIND": "127.0.0.1", "METRICS_ADDRESS": "127.0.0.1"}
 LOCALSTRIPE_PORT = 8420  # as in LOCALSTRIPE_API_BASE, where the services look for it by default
 
 
@@ -67,9 +74,35 @@ def ensure_rabbitmq() -> None:
              "(or point AMQP_URI at a running broker)")
 
 
+def local_secrets(var_dir: Path, env) -> dict[str, str]:
+    """The secrets a local run passes to its services: each from `env` when set there, else
+    from var_dir/secrets.json, generated (secrets.token_urlsafe) and saved there, mode 0600, the
+    first time it is needed."""
+    path = Path(var_dir) / "secrets.json"
+    stored = {}
+    if path.exists():
+        os.chmod(path, 0o600)  # an older or hand-made file may have looser rights
+        stored = json.loads(path.read_text())
+    missing = [name for name in LOCAL_SECRETS if not env.get(name) and not stored.get(name)]
+    if missing:
+        stored.update({name: LOCAL_SECRETS[name]() for name in missing})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out, indent=2)
+        os.replace(temporary, path)
+    return {name: env.get(name) or stored[name] for name in LOCAL_SECRETS}
+
+
+def local_binds(env) -> dict[str, str]:
+    """Loopback addresses for whatever of GATEWAY_ADDRESS / GRPC_BIND / METRICS_ADDRESS is unset."""
+    return {name: value for name, value in LOCAL_BINDS.items() if not env.get(name)}
+
+
 def _gateway_address() -> tuple[str, int]:
-    # WEB_SERVER_ADDRESS is ${GATEWAY_ADDRESS:0.0.0.0:8000} in config.yaml; probe a wildcard bind locally.
-    host, port = os.environ.get("GATEWAY_ADDRESS", "0.0.0.0:8000").rsplit(":", 1)
+    # make run binds 127.0.0.1:8000 unless GATEWAY_ADDRESS is set; probe a wildcard bind locally.
+    host, port = os.environ.get("GATEWAY_ADDRESS", LOCAL_BINDS["GATEWAY_ADDRESS"]).rsplit(":", 1)
     return ("127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host), int(port)
 
 
@@ -105,7 +138,12 @@ def main() -> int:
     # Without a Stripe key (or an API base of your own), payments go to localstripe, the Stripe
     # emulator, started here; with a key alone, to Stripe itself.
     local_stripe = stripe_uses_localstripe(os.environ)
-    stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1")},
+    generated = local_secrets(ROOT / "var", os.environ)
+    unset = [name for name in LOCAL_SECRETS if not os.environ.get(name)]
+    if unset:
+        print(f"Using this install's own {', '.join(unset)} from {_rel(ROOT / 'var' / 'secrets.json')}")
+    stack = launcher.Stack(ROOT, env={"BOOKIFY_DEMO_DATA": os.environ.get("BOOKIFY_DEMO_DATA", "1"),
+                                      **generated, **local_binds(os.environ)},
                            localstripe_port=LOCALSTRIPE_PORT if local_stripe else None)
     # Explicit: Python leaves SIGINT ignored if it started ignored (e.g. launched from a script with `&`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -118,7 +156,7 @@ def main() -> int:
         stack.start()
         stack.wait_ready(f"{base}/ready")  # every service answers, not just the gateway
         if local_stripe:
-            stack.register_stripe_webhook(base, os.environ.get("STRIPE_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET))
+            stack.register_stripe_webhook(base, generated["STRIPE_WEBHOOK_SECRET"])
         db_url = os.environ.get("BOOKIFY_DB_URL")
         store = f"BOOKIFY_DB_URL={_mask(db_url)}" if db_url else "SQLite (default), var/bookify_<service>.db"
         messages = ("emails by SendGrid" if os.environ.get("SENDGRID_API_KEY") else
@@ -130,10 +168,11 @@ def main() -> int:
                     if local_stripe else f"Stripe at {stripe_api_base(os.environ)} (STRIPE_API_KEY / STRIPE_API_BASE)")
         password = "password from BOOKIFY_ADMIN_PASSWORD" if "BOOKIFY_ADMIN_PASSWORD" in os.environ \
             else f"password {DEV_ADMIN[1]} (dev default)"
+        grpc_address = f"{os.environ.get('GRPC_BIND', '127.0.0.1')}:{os.environ.get('GRPC_PORT', '50051')}"
         print(f"\nBookify is running\n"
               f"  gateway:  {base}\n"
               f"  OpenAPI:  {base}/openapi.json\n"
-              f"  gRPC:     127.0.0.1:{os.environ.get('GRPC_PORT', '50051')} (proto/bookify/v1, docs/grpc.md)\n"
+              f"  gRPC:     {grpc_address} (proto/bookify/v1, docs/grpc.md)\n"
               f"  admin:    {email}, {password}\n"
               f"  demo:     {DEMO_CUSTOMER[0]}, password {DEMO_CUSTOMER[1]}\n"
               f"  store:    {store}\n"

@@ -110,13 +110,26 @@ def auth_db(db_template, fast_passwords):
     sessions.dispose()
 
 
+TEST_JWT_SECRET = "service-tests-jwt-secret-0123456789abcdef"
+TEST_WEBHOOK_SECRET = "whsec_service_tests"
+
+
+def with_test_secrets(config):
+    """config.yaml has no default secrets (services refuse to start without them): tests
+    that load it fill in their own, unless the environment set them."""
+    config["JWT"] = dict(config["JWT"], secret=config["JWT"].get("secret") or TEST_JWT_SECRET)
+    config["STRIPE"] = dict(config["STRIPE"],
+                            webhook_secret=config["STRIPE"].get("webhook_secret") or TEST_WEBHOOK_SECRET)
+    return config
+
+
 @pytest.fixture
 def service_config(rabbit_config, db_template):
     """nameko config for a service container: the project's config.yaml, a test vhost,
     the test databases and fast outbox polling."""
     import nameko
 
-    config = bookify_config.load()
+    config = with_test_secrets(bookify_config.load())
     config.update(AMQP_URI=nameko.config["AMQP_URI"], DATABASE_URL=db_template)
     config["OUTBOX"] = {"poll_interval_seconds": 0.2, "batch_size": 100}
     # Retries 0.2, 0.4, 0.8, 1.6 s apart: the policy of config.yaml, at test pace.

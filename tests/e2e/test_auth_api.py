@@ -146,6 +146,18 @@ def test_forged_tokens_are_refused(api):
     assert api.get("/v1/users/me", token=tokens["access_token"]).status_code == 200
 
 
+def test_a_session_cannot_be_borrowed_for_another_subject(api):
+    """Even holding the signing secret, a user's own live session does not make them the
+    admin: a token naming the admin but carrying the user's session is refused."""
+    _, tokens = api.customer()
+    admin_id = _claims(api, {"access_token": api.admin_token()})["sub"]
+    claims = _claims(api, tokens)
+    borrowed = jwt.encode(dict(claims, sub=admin_id), SECRET, algorithm="HS256")
+    _error(api.get("/v1/users/me", token=borrowed), 401, "unauthenticated")
+    _error(api.get("/v1/users", token=borrowed), 401, "unauthenticated")
+    assert api.get("/v1/users/me", token=tokens["access_token"]).json()["id"] == int(claims["sub"])
+
+
 def test_missing_or_malformed_authorization_is_401(api):
     _error(api.get("/v1/users/me"), 401, "unauthenticated")
     _error(api.get("/v1/users/me", headers={"Authorization": "Basic abc"}), 401, "unauthenticated")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import time
@@ -124,6 +125,7 @@ class FaultStack:
             "AMQP_URI": f"amqp://guest:guest@127.0.0.1:{self.rabbit.port}/{self.vhost}",
             "STRIPE_API_BASE": f"http://127.0.0.1:{self.stripe.port}",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "JWT_SECRET": secrets.token_urlsafe(48),  # no default: each run its own
             "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
             "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
             "GRPC_PORT": str(free_port()),

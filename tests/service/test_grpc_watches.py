@@ -21,6 +21,7 @@ from common.rpc import rpc
 from common.tokens import TokenCodec, TokenSettings
 from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
 from gateway.grpc_server import GrpcGatewayService
+from tests.conftest import with_test_secrets
 from tests.fakes.localstripe import free_port
 
 SESSIONS = {}  # session id -> permissions; absent: the session has ended
@@ -78,7 +79,7 @@ def gateway(rabbit_config, container_factory, recheck_seconds):
     SESSIONS.clear()
     RESERVATIONS.clear()
     port = free_port()
-    config = bookify_config.load()
+    config = with_test_secrets(bookify_config.load())
     config.update(AMQP_URI=nameko.config["AMQP_URI"], GRPC_BIND_PORT=port,
                   GRPC_WATCH={"max_per_user": 2, "recheck_seconds": recheck_seconds})
     config["METRICS"] = {"ports": {}}

@@ -145,3 +145,14 @@ def test_unknown_role_id_is_a_validation_error(accounts):
     with pytest.raises(ValidationError):
         accounts.create_user({"email": "x@example.com", "password": "password-123",
                               "roles": [{"id": 4242}]}, None)
+
+
+def test_a_session_cannot_be_borrowed_by_another_subject(accounts, tokens):
+    """A token naming the first user but carrying the second user's own session is refused:
+    the session must belong to the token's subject."""
+    first = accounts.register(CUSTOMER)
+    accounts.register(dict(CUSTOMER, email="bob@example.com", name="Bob"))
+    pair = accounts.login("bob@example.com", "password-123")
+    bobs_session = tokens.verify_access_token(pair["access_token"]).session_id
+    with pytest.raises(Unauthenticated):
+        accounts.principal(first.id, bobs_session)

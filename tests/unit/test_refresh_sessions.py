@@ -34,7 +34,7 @@ def test_reusing_a_spent_token_revokes_the_session(auth_db, clock):
     with auth_db.transaction() as session:
         sessions = RefreshSessions(session, 3600)
         assert not sessions.rotate(second, clock()).ok  # the thief's successor dies too
-        assert not sessions.is_active(session_id, clock())
+        assert not sessions.is_active(session_id, user_id, clock())
 
 
 def test_expired_and_unknown_tokens_do_not_rotate(auth_db, clock):
@@ -62,9 +62,23 @@ def test_revoke_ends_the_session(auth_db, clock):
     with auth_db.transaction() as session:
         user_id = _user(session, clock())
         session_id, token = RefreshSessions(session, 3600).start(user_id, clock())
-        assert RefreshSessions(session, 3600).is_active(session_id, clock())
+        assert RefreshSessions(session, 3600).is_active(session_id, user_id, clock())
     with auth_db.transaction() as session:
         RefreshSessions(session, 3600).revoke(session_id, clock())
     with auth_db.transaction() as session:
-        assert not RefreshSessions(session, 3600).is_active(session_id, clock())
+        assert not RefreshSessions(session, 3600).is_active(session_id, user_id, clock())
         assert not RefreshSessions(session, 3600).rotate(token, clock()).ok
+
+
+def test_a_session_is_active_only_for_its_own_user(auth_db, clock):
+    with auth_db.transaction() as session:
+        owner = _user(session, clock())
+        other = User(email="o@example.com", password_hash="x", created_at=clock(), updated_at=clock())
+        session.add(other)
+        session.flush()
+        other_id = other.id
+        session_id, _ = RefreshSessions(session, 3600).start(owner, clock())
+    with auth_db.transaction() as session:
+        sessions = RefreshSessions(session, 3600)
+        assert sessions.is_active(session_id, owner, clock())
+        assert not sessions.is_active(session_id, other_id, clock())
