@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 class AccountPolicy:
     default_role: str = "Free"
     refresh_ttl_seconds: int = 30 * 24 * 3600
+    # A spent refresh token presented again this soon gets the same new pair (not a revocation).
+    refresh_grace_seconds: int = 10
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
@@ -68,17 +70,22 @@ class Accounts:
 
     def refresh(self, refresh_token):
         now = self.clock()
+        pair = None
         with self.sessions.transaction() as session:
-            rotation = self._sessions(session).rotate(refresh_token, now)
+            sessions = self._sessions(session)
+            rotation = sessions.rotate(refresh_token, now)
             if rotation.reused:
                 self.events.record(session, "session_revoked",
                                    user_id=rotation.user_id, session_id=rotation.session_id)
-            elif rotation.ok and not self._active_user(session, rotation.user_id):
-                rotation = None
+            elif rotation.ok and self._active_user(session, rotation.user_id) is not None:
+                pair = rotation.replayed_pair
+                if pair is None:
+                    pair = self._token_pair(rotation.user_id, rotation.session_id, rotation.refresh_token)
+                    sessions.remember(refresh_token, pair)
         # Raised after commit: a detected reuse must stay revoked.
-        if rotation is None or not rotation.ok:
+        if pair is None:
             raise Unauthenticated("Refresh token is invalid, expired or already used")
-        return self._token_pair(rotation.user_id, rotation.session_id, rotation.refresh_token)
+        return pair
 
     def logout(self, user_id, session_id):
         with self.sessions.transaction() as session:
@@ -160,7 +167,7 @@ class Accounts:
         return user if user is not None and user.is_active else None
 
     def _sessions(self, session):
-        return RefreshSessions(session, self.policy.refresh_ttl_seconds)
+        return RefreshSessions(session, self.policy.refresh_ttl_seconds, self.policy.refresh_grace_seconds)
 
     def _token_pair(self, user_id, session_id, refresh_token):
         return {

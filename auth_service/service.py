@@ -56,6 +56,7 @@ class AuthComponents(DependencyProvider):
         self.policy = AccountPolicy(
             default_role=auth.get("default_role", "Free"),
             refresh_ttl_seconds=int(section(config, "JWT").get("refresh_ttl_seconds", 2592000)),
+            refresh_grace_seconds=int(section(config, "JWT").get("refresh_grace_seconds", 10)),
             throttle=ThrottlePolicy(
                 max_failures=int(auth.get("login_max_failures", 5)),
                 window_seconds=int(auth.get("login_failure_window_seconds", 900)),
