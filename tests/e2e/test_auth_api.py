@@ -7,7 +7,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.e2e.conftest import SECRET
+from tests.e2e.conftest import REFRESH_GRACE_SECONDS, SECRET
 
 
 def _error(response, status, code):
@@ -98,12 +98,31 @@ def test_refresh_rotates_and_reuse_is_refused(api):
     assert second["refresh_token"] != first["refresh_token"]
     assert api.get("/v1/users/me", token=second["access_token"]).status_code == 200
 
+    time.sleep(REFRESH_GRACE_SECONDS + 0.5)  # past the grace window a replay is a theft
     reused = api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     _error(reused, 401, "unauthenticated")
     # Reuse means theft: the whole session ends, the newer tokens too.
     _error(api.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}),
            401, "unauthenticated")
     _error(api.get("/v1/users/me", token=second["access_token"]), 401, "unauthenticated")
+
+
+def test_parallel_refreshes_of_one_token_all_get_the_same_working_pair(api):
+    """Two tabs, or a client retrying after a lost answer: nobody is logged out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, first = api.customer()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(
+            lambda _: api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}),
+            range(6)))
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    pairs = [r.json() for r in responses]
+    assert all(pair == pairs[0] for pair in pairs)
+    assert api.get("/v1/users/me", token=pairs[0]["access_token"]).status_code == 200
+    after = api.post("/v1/auth/refresh", json={"refresh_token": pairs[0]["refresh_token"]})
+    assert after.status_code == 200, after.text
+    assert api.get("/v1/users/me", token=after.json()["access_token"]).status_code == 200
 
 
 def test_logout_revokes_refresh_and_access_tokens(api):
