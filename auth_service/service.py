@@ -26,6 +26,7 @@ from common.contracts.auth import (
     RoleUpdateSchema,
     SessionRefSchema,
     UserCreateSchema,
+    UserDeactivateSchema,
     UserFilterSchema,
     UserRefSchema,
     UserRolesSchema,
@@ -154,6 +155,29 @@ class AuthService(audit.AuditedService):
         user_id = argument(UserRefSchema, user_id=user_id)
         fields = UserRolesSchema().load_or_raise(payload)
         return _user(self._accounts().set_roles(user_id, fields["roles"], load_actor(actor)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def deactivate_user(self, user_id, reason=None, actor=None):
+        """Deactivate a user: they cannot log in or refresh, and every session of theirs ends
+        at once. Refused (409) if it would leave no active user holding roles:manage and
+        users:manage_roles. Example: n.rpc.auth.deactivate_user(7, "left the company")"""
+        fields = UserDeactivateSchema().load_or_raise({"user_id": user_id, "reason": reason})
+        user = self._accounts().deactivate(fields["user_id"], fields.get("reason"), load_actor(actor))
+        return _user(user)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def reactivate_user(self, user_id, actor=None):
+        """Let a deactivated user log in again (their old sessions stay ended).
+        Example: n.rpc.auth.reactivate_user(7)"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        return _user(self._accounts().reactivate(user_id, load_actor(actor)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def end_sessions(self, user_id, actor=None):
+        """End every session of a user now (a lost device, a leaked token); they may log in
+        again. Returns how many ended. Example: n.rpc.auth.end_sessions(7)  # {"ended": 2}"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        return {"ended": self._accounts().end_sessions(user_id, load_actor(actor))}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_users(self, query=None):

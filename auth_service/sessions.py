@@ -99,6 +99,13 @@ class RefreshSessions:
     def revoke(self, session_id, now):
         self.tokens.revoke_family(session_id, now)
 
+    def end_all(self, user_id, now):
+        """Revoke every live session of `user_id`; returns their ids."""
+        families = self.tokens.live_families_of(user_id, now)
+        for family_id in families:
+            self.tokens.revoke_family(family_id, now)
+        return families
+
     def is_active(self, session_id, now):
         return self.tokens.family_is_active(session_id, now)
 

@@ -29,6 +29,23 @@ class SessionRefSchema(UserRefSchema):
         validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9-]+$", error="Not a session id.")])
 
 
+class UserDeactivateSchema(UserRefSchema):
+    """A user to deactivate, and why (kept in the log)."""
+
+    reason = fields.String(validate=[validate.Length(min=1, max=500), PrintableText], allow_none=True)
+
+
+class UserAdminUpdateSchema(Schema):
+    """What an operator changes about a user's account (`PATCH /v1/users/{id}`)."""
+
+    is_active = fields.Boolean(required=True)
+    reason = fields.String(validate=[validate.Length(min=1, max=500), PrintableText], allow_none=True)
+
+
+class SessionsEndedSchema(LenientSchema):
+    ended = fields.Integer()
+
+
 class RoleIdSchema(Schema):
     """A role by its id (RoleRefSchema is a role by id or by name, inside a payload)."""
 
