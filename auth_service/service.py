@@ -25,6 +25,7 @@ from common.contracts.auth import (
     RoleSchema,
     RoleUpdateSchema,
     SessionRefSchema,
+    UserAdminUpdateSchema,
     UserCreateSchema,
     UserDeactivateSchema,
     UserFilterSchema,
@@ -171,6 +172,18 @@ class AuthService(audit.AuditedService):
         Example: n.rpc.auth.reactivate_user(7)"""
         user_id = argument(UserRefSchema, user_id=user_id)
         return _user(self._accounts().reactivate(user_id, load_actor(actor)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_user(self, user_id, payload, actor=None):
+        """What an admin changes about an account (PATCH /v1/users/{id}): `is_active` false
+        deactivates (see deactivate_user), true reactivates.
+        Example: n.rpc.auth.update_user(7, {"is_active": False, "reason": "fraud"})"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        fields = UserAdminUpdateSchema().load_or_raise(payload)
+        actor = load_actor(actor)
+        if fields["is_active"]:
+            return _user(self._accounts().reactivate(user_id, actor))
+        return _user(self._accounts().deactivate(user_id, fields.get("reason"), actor))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def end_sessions(self, user_id, actor=None):

@@ -52,10 +52,6 @@ class UserRoutes:
         """Deactivate a user (`{"is_active": false}`: they cannot log in or refresh and every
         session of theirs ends at once) or reactivate one; 409 if it would leave nobody able
         to manage roles."""
-        actor = call.principal.as_actor()
-        if call.body["is_active"]:
-            user = self.auth.reactivate_user(user_id, actor)
-        else:
-            user = self.auth.deactivate_user(user_id, call.body.get("reason"), actor)
+        user = self.auth.update_user(user_id, call.body, call.principal.as_actor())
         self.authentication.cache.forget_user(user_id)
         return user

@@ -125,6 +125,43 @@ def test_parallel_refreshes_of_one_token_all_get_the_same_working_pair(api):
     assert api.get("/v1/users/me", token=after.json()["access_token"]).status_code == 200
 
 
+def test_an_admin_deactivates_a_user_and_every_session_ends_at_once(api):
+    admin = api.admin_token()
+    user, first = api.customer()
+    second = api.login(user["email"], user["password"])
+    for pair in (first, second):  # both sessions are in use (and cached by the gateway)
+        assert api.get("/v1/users/me", token=pair["access_token"]).status_code == 200
+
+    for bad in ({"is_active": "no"}, {"is_active": 0}, {}, {"is_active": False, "reason": "\x00"}, {"is_active": False, "x": 1}):
+        _error(api.request("PATCH", f"/v1/users/{user['id']}", token=admin, json=bad), 400, "validation_error")
+    assert api.get("/v1/users/me", token=first["access_token"]).status_code == 200  # nothing changed
+    _error(api.request("PATCH", "/v1/users/999999", token=admin, json={"is_active": False}), 404, "not_found")
+
+    response = api.request("PATCH", f"/v1/users/{user['id']}", token=admin,
+                           json={"is_active": False, "reason": "chargeback fraud"})
+    assert response.status_code == 200, response.text
+    assert response.json()["is_active"] is False
+    for pair in (first, second):
+        _error(api.get("/v1/users/me", token=pair["access_token"]), 401, "unauthenticated")
+        _error(api.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}),
+               401, "unauthenticated")
+    _error(api.post("/v1/auth/login", json={"email": user["email"], "password": user["password"]}),
+           401, "unauthenticated")
+
+    response = api.request("PATCH", f"/v1/users/{user['id']}", token=admin, json={"is_active": True})
+    assert response.status_code == 200 and response.json()["is_active"] is True
+    assert api.get("/v1/users/me", token=api.login(user["email"], user["password"])["access_token"]).status_code == 200
+
+
+def test_the_last_keyholder_cannot_be_deactivated(api):
+    admin = api.admin_token()
+    me = api.get("/v1/users/me", token=admin).json()
+    error = _error(api.request("PATCH", f"/v1/users/{me['id']}", token=admin, json={"is_active": False}),
+                   409, "conflict")
+    assert error["details"]["permissions"] == ["roles:manage", "users:manage_roles"]
+    assert api.get("/v1/users/me", token=admin).status_code == 200
+
+
 def test_logout_revokes_refresh_and_access_tokens(api):
     user, tokens = api.customer()
     assert api.post("/v1/auth/logout", token=tokens["access_token"]).status_code == 204
@@ -175,6 +212,7 @@ ADMIN_ROUTES = [
     ("PUT", "/v1/users/1/roles", {"roles": []}), ("GET", "/v1/roles", None),
     ("POST", "/v1/roles", {"name": "X", "category": "admin"}), ("PATCH", "/v1/roles/1", {"name": "X"}),
     ("DELETE", "/v1/roles/1", None), ("GET", "/v1/permissions", None),
+    ("PATCH", "/v1/users/1", {"is_active": False}),
 ]
 
 
