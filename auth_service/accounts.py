@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 class AccountPolicy:
     default_role: str = "Free"
     refresh_ttl_seconds: int = 30 * 24 * 3600
+    # A spent refresh token presented again this soon gets the same new pair (not a revocation).
+    refresh_grace_seconds: int = 10
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
@@ -68,17 +70,22 @@ class Accounts:
 
     def refresh(self, refresh_token):
         now = self.clock()
+        pair = None
         with self.sessions.transaction() as session:
-            rotation = self._sessions(session).rotate(refresh_token, now)
+            sessions = self._sessions(session)
+            rotation = sessions.rotate(refresh_token, now)
             if rotation.reused:
                 self.events.record(session, "session_revoked",
                                    user_id=rotation.user_id, session_id=rotation.session_id)
-            elif rotation.ok and not self._active_user(session, rotation.user_id):
-                rotation = None
+            elif rotation.ok and self._active_user(session, rotation.user_id) is not None:
+                pair = rotation.replayed_pair
+                if pair is None:
+                    pair = self._token_pair(rotation.user_id, rotation.session_id, rotation.refresh_token)
+                    sessions.remember(refresh_token, pair)
         # Raised after commit: a detected reuse must stay revoked.
-        if rotation is None or not rotation.ok:
+        if pair is None:
             raise Unauthenticated("Refresh token is invalid, expired or already used")
-        return self._token_pair(rotation.user_id, rotation.session_id, rotation.refresh_token)
+        return pair
 
     def logout(self, user_id, session_id):
         with self.sessions.transaction() as session:
@@ -127,6 +134,39 @@ class Accounts:
             self.events.record(session, "user_roles_changed", user_id=user.id)
             return user
 
+    def deactivate(self, user_id, reason, actor):
+        """The user can no longer log in or refresh, and every session of theirs ends now
+        (one `session_revoked` each, so gateways drop what they cached). Refused (Conflict)
+        when it would leave no active keyholder; nobody deactivates a user above their rights."""
+        with self.sessions.transaction() as session, Keyholders(session).kept():
+            user = self._user(session, user_id)
+            RoleDirectory.assert_grantable(user.permissions, actor)
+            now = self.clock()
+            if user.is_active:
+                user.is_active = False
+                user.updated_at = now
+            ended = self._end_sessions(session, user.id, now)
+        log.info("user %s deactivated (%d sessions ended) by %s: %s", user_id, len(ended),
+                 "operator" if actor is None else f"user {actor['user_id']}", reason or "no reason given")
+        return user
+
+    def reactivate(self, user_id, actor):
+        """The user may log in again (their old sessions stay ended)."""
+        with self.sessions.transaction() as session:
+            user = self._user(session, user_id)
+            RoleDirectory.assert_grantable(user.permissions, actor)
+            if not user.is_active:
+                user.is_active = True
+                user.updated_at = self.clock()
+            return user
+
+    def end_sessions(self, user_id, actor):
+        """End every live session of a user (they can log in again); returns how many ended."""
+        with self.sessions.transaction() as session:
+            user = self._user(session, user_id)
+            RoleDirectory.assert_grantable(user.permissions, actor)
+            return len(self._end_sessions(session, user.id, self.clock()))
+
     def list_users(self, limit, offset, email=None, role=None):
         with self.sessions.transaction() as session:
             return UserRepository(session).search(limit, offset, email=email, role=role)
@@ -155,12 +195,18 @@ class Accounts:
             raise NotFound("User not found", {"id": user_id})
         return user
 
+    def _end_sessions(self, session, user_id, now):
+        ended = self._sessions(session).end_all(user_id, now)
+        for session_id in ended:
+            self.events.record(session, "session_revoked", user_id=user_id, session_id=session_id)
+        return ended
+
     def _active_user(self, session, user_id):
         user = UserRepository(session).get(user_id)
         return user if user is not None and user.is_active else None
 
     def _sessions(self, session):
-        return RefreshSessions(session, self.policy.refresh_ttl_seconds)
+        return RefreshSessions(session, self.policy.refresh_ttl_seconds, self.policy.refresh_grace_seconds)
 
     def _token_pair(self, user_id, session_id, refresh_token):
         return {

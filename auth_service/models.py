@@ -90,6 +90,9 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The pair this token was spent for, sealed with a key derived from the raw token (which
+    # is never stored): a replay within the grace window can be answered with it again.
+    successor_sealed: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class LoginThrottle(Base):

@@ -103,6 +103,14 @@ class RefreshTokenRepository(SqlRepository[RefreshToken]):
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=at))
 
+    def live_families_of(self, user_id, now: datetime):
+        """Ids of the user's sessions that are neither revoked nor expired, oldest first."""
+        return self.session.scalars(
+            sa.select(RefreshToken.family_id).where(
+                RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now)
+            .group_by(RefreshToken.family_id).order_by(sa.func.min(RefreshToken.id))).all()
+
     def family_is_active(self, family_id, user_id, now: datetime):
         """A session of `user_id` lives while its newest token is neither revoked nor expired.
         Another user's session never counts: a token naming one user and another's session

@@ -25,7 +25,9 @@ from common.contracts.auth import (
     RoleSchema,
     RoleUpdateSchema,
     SessionRefSchema,
+    UserAdminUpdateSchema,
     UserCreateSchema,
+    UserDeactivateSchema,
     UserFilterSchema,
     UserRefSchema,
     UserRolesSchema,
@@ -57,6 +59,7 @@ class AuthComponents(DependencyProvider):
         self.policy = AccountPolicy(
             default_role=auth.get("default_role", "Free"),
             refresh_ttl_seconds=int(section(config, "JWT").get("refresh_ttl_seconds", 2592000)),
+            refresh_grace_seconds=int(section(config, "JWT").get("refresh_grace_seconds", 10)),
             throttle=ThrottlePolicy(
                 max_failures=int(auth.get("login_max_failures", 5)),
                 window_seconds=int(auth.get("login_failure_window_seconds", 900)),
@@ -154,6 +157,41 @@ class AuthService(audit.AuditedService):
         user_id = argument(UserRefSchema, user_id=user_id)
         fields = UserRolesSchema().load_or_raise(payload)
         return _user(self._accounts().set_roles(user_id, fields["roles"], load_actor(actor)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def deactivate_user(self, user_id, reason=None, actor=None):
+        """Deactivate a user: they cannot log in or refresh, and every session of theirs ends
+        at once. Refused (409) if it would leave no active user holding roles:manage and
+        users:manage_roles. Example: n.rpc.auth.deactivate_user(7, "left the company")"""
+        fields = UserDeactivateSchema().load_or_raise({"user_id": user_id, "reason": reason})
+        user = self._accounts().deactivate(fields["user_id"], fields.get("reason"), load_actor(actor))
+        return _user(user)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def reactivate_user(self, user_id, actor=None):
+        """Let a deactivated user log in again (their old sessions stay ended).
+        Example: n.rpc.auth.reactivate_user(7)"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        return _user(self._accounts().reactivate(user_id, load_actor(actor)))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_user(self, user_id, payload, actor=None):
+        """What an admin changes about an account (PATCH /v1/users/{id}): `is_active` false
+        deactivates (see deactivate_user), true reactivates.
+        Example: n.rpc.auth.update_user(7, {"is_active": False, "reason": "fraud"})"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        fields = UserAdminUpdateSchema().load_or_raise(payload)
+        actor = load_actor(actor)
+        if fields["is_active"]:
+            return _user(self._accounts().reactivate(user_id, actor))
+        return _user(self._accounts().deactivate(user_id, fields.get("reason"), actor))
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def end_sessions(self, user_id, actor=None):
+        """End every session of a user now (a lost device, a leaked token); they may log in
+        again. Returns how many ended. Example: n.rpc.auth.end_sessions(7)  # {"ended": 2}"""
+        user_id = argument(UserRefSchema, user_id=user_id)
+        return {"ended": self._accounts().end_sessions(user_id, load_actor(actor))}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_users(self, query=None):

@@ -8,6 +8,7 @@ PERMISSIONS = {
     "users:create": "Create users and give them roles",
     "users:read": "List and read any user",
     "users:manage_roles": "Replace a user's roles",
+    "users:manage": "Deactivate or reactivate users and end their sessions",
     "roles:read": "List roles and permissions",
     "roles:manage": "Create, change and delete roles",
     "places:manage": "Create, change and delete places",

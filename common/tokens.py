@@ -23,6 +23,9 @@ SUPPORTED_ALGORITHMS = ("HS256", "RS256")
 ACCESS_TOKEN_TYPE = "access"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "jti", "sub", "sid", "typ")
 INVALID_TOKEN_MESSAGE = "Invalid or expired token"
+# Clocks of the signer and of the checkers drift apart; a few seconds keeps fresh tokens
+# from being refused as "from the future" and near-expired ones from dying early.
+DEFAULT_LEEWAY_SECONDS = 5
 # RFC 7518 section 3.2: an HS256 key should be at least as long as the SHA-256 output.
 MIN_HMAC_SECRET_BYTES = 32
 # User ids are signed 64-bit database keys; the digit cap also keeps int() away from huge strings.
@@ -66,7 +69,7 @@ class TokenSettings:
         get = jwt_config.get
         is_rs256, secret = get("algorithm") == "RS256", get("secret")
         try:
-            ttl, leeway = int(get("access_ttl_seconds")), int(get("leeway_seconds", 0))
+            ttl, leeway = int(get("access_ttl_seconds")), int(get("leeway_seconds", DEFAULT_LEEWAY_SECONDS))
         except (TypeError, ValueError):
             raise ValueError("JWT access_ttl_seconds and leeway_seconds must be integers") from None
         return cls(

@@ -29,6 +29,32 @@ class SessionRefSchema(UserRefSchema):
         validate.Length(min=1, max=64), Pattern(r"^[A-Za-z0-9-]+$", error="Not a session id.")])
 
 
+class UserDeactivateSchema(UserRefSchema):
+    """A user to deactivate, and why (kept in the log)."""
+
+    reason = fields.String(validate=[validate.Length(min=1, max=500), PrintableText], allow_none=True)
+
+
+class JsonBoolean(fields.Boolean):
+    """JSON true or false only: "no", 0 or 1 must not pass for a yes or a no."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class UserAdminUpdateSchema(Schema):
+    """What an operator changes about a user's account (`PATCH /v1/users/{id}`)."""
+
+    is_active = JsonBoolean(required=True)
+    reason = fields.String(validate=[validate.Length(min=1, max=500), PrintableText], allow_none=True)
+
+
+class SessionsEndedSchema(LenientSchema):
+    ended = fields.Integer()
+
+
 class RoleIdSchema(Schema):
     """A role by its id (RoleRefSchema is a role by id or by name, inside a payload)."""
 

@@ -1,5 +1,6 @@
 """/v1/users: the caller's own profile, and user administration."""
 from common.contracts.auth import (
+    UserAdminUpdateSchema,
     UserCreateSchema,
     UserFilterSchema,
     UserRolesSchema,
@@ -41,5 +42,16 @@ class UserRoutes:
     def set_user_roles(self, call, user_id):
         """Replace a user's roles."""
         user = self.auth.set_user_roles(user_id, call.body, call.principal.as_actor())
+        self.authentication.cache.forget_user(user_id)
+        return user
+
+    @route("PATCH", "/v1/users/{user_id}", tag="users", body=UserAdminUpdateSchema, response=UserSchema,
+           errors=(404, 409))
+    @requires("users:manage")
+    def update_user(self, call, user_id):
+        """Deactivate a user (`{"is_active": false}`: they cannot log in or refresh and every
+        session of theirs ends at once) or reactivate one; 409 if it would leave nobody able
+        to manage roles."""
+        user = self.auth.update_user(user_id, call.body, call.principal.as_actor())
         self.authentication.cache.forget_user(user_id)
         return user

@@ -88,6 +88,9 @@ def _vhost(method, name):
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
 
 
+REFRESH_GRACE_SECONDS = 2
+
+
 @contextmanager
 def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
     """A whole Bookify stack on its own vhost, databases and localstripe, started as
@@ -106,6 +109,8 @@ def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
         "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
         "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
         "LOGIN_MAX_FAILURES": "5",
+        # Short, so a test can wait past it to replay a spent refresh token as a thief would.
+        "JWT_REFRESH_GRACE_SECONDS": str(REFRESH_GRACE_SECONDS),
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         **env,
     }, services=services, log_dir=tmp / "log", localstripe_port=free_port())

@@ -7,7 +7,7 @@ import uuid
 import jwt
 import pytest
 
-from tests.e2e.conftest import SECRET
+from tests.e2e.conftest import REFRESH_GRACE_SECONDS, SECRET
 
 
 def _error(response, status, code):
@@ -100,12 +100,69 @@ def test_refresh_rotates_and_reuse_is_refused(api):
     assert second["refresh_token"] != first["refresh_token"]
     assert api.get("/v1/users/me", token=second["access_token"]).status_code == 200
 
+    time.sleep(REFRESH_GRACE_SECONDS + 0.5)  # past the grace window a replay is a theft
     reused = api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     _error(reused, 401, "unauthenticated")
     # Reuse means theft: the whole session ends, the newer tokens too.
     _error(api.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}),
            401, "unauthenticated")
     _error(api.get("/v1/users/me", token=second["access_token"]), 401, "unauthenticated")
+
+
+def test_parallel_refreshes_of_one_token_all_get_the_same_working_pair(api):
+    """Two tabs, or a client retrying after a lost answer: nobody is logged out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, first = api.customer()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(
+            lambda _: api.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}),
+            range(6)))
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    pairs = [r.json() for r in responses]
+    assert all(pair == pairs[0] for pair in pairs)
+    assert api.get("/v1/users/me", token=pairs[0]["access_token"]).status_code == 200
+    after = api.post("/v1/auth/refresh", json={"refresh_token": pairs[0]["refresh_token"]})
+    assert after.status_code == 200, after.text
+    assert api.get("/v1/users/me", token=after.json()["access_token"]).status_code == 200
+
+
+def test_an_admin_deactivates_a_user_and_every_session_ends_at_once(api):
+    admin = api.admin_token()
+    user, first = api.customer()
+    second = api.login(user["email"], user["password"])
+    for pair in (first, second):  # both sessions are in use (and cached by the gateway)
+        assert api.get("/v1/users/me", token=pair["access_token"]).status_code == 200
+
+    for bad in ({"is_active": "no"}, {"is_active": 0}, {}, {"is_active": False, "reason": "\x00"},
+                {"is_active": False, "x": 1}):
+        _error(api.request("PATCH", f"/v1/users/{user['id']}", token=admin, json=bad), 400, "validation_error")
+    assert api.get("/v1/users/me", token=first["access_token"]).status_code == 200  # nothing changed
+    _error(api.request("PATCH", "/v1/users/999999", token=admin, json={"is_active": False}), 404, "not_found")
+
+    response = api.request("PATCH", f"/v1/users/{user['id']}", token=admin,
+                           json={"is_active": False, "reason": "chargeback fraud"})
+    assert response.status_code == 200, response.text
+    assert response.json()["is_active"] is False
+    for pair in (first, second):
+        _error(api.get("/v1/users/me", token=pair["access_token"]), 401, "unauthenticated")
+        _error(api.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}),
+               401, "unauthenticated")
+    _error(api.post("/v1/auth/login", json={"email": user["email"], "password": user["password"]}),
+           401, "unauthenticated")
+
+    response = api.request("PATCH", f"/v1/users/{user['id']}", token=admin, json={"is_active": True})
+    assert response.status_code == 200 and response.json()["is_active"] is True
+    assert api.get("/v1/users/me", token=api.login(user["email"], user["password"])["access_token"]).status_code == 200
+
+
+def test_the_last_keyholder_cannot_be_deactivated(api):
+    admin = api.admin_token()
+    me = api.get("/v1/users/me", token=admin).json()
+    error = _error(api.request("PATCH", f"/v1/users/{me['id']}", token=admin, json={"is_active": False}),
+                   409, "conflict")
+    assert error["details"]["permissions"] == ["roles:manage", "users:manage_roles"]
+    assert api.get("/v1/users/me", token=admin).status_code == 200
 
 
 def test_logout_revokes_refresh_and_access_tokens(api):
@@ -170,6 +227,7 @@ ADMIN_ROUTES = [
     ("PUT", "/v1/users/1/roles", {"roles": []}), ("GET", "/v1/roles", None),
     ("POST", "/v1/roles", {"name": "X", "category": "admin"}), ("PATCH", "/v1/roles/1", {"name": "X"}),
     ("DELETE", "/v1/roles/1", None), ("GET", "/v1/permissions", None),
+    ("PATCH", "/v1/users/1", {"is_active": False}),
 ]
 
 

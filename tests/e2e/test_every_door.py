@@ -29,6 +29,7 @@ from common.contracts.auth import (
     RegisterSchema,
     RoleCreateSchema,
     RoleUpdateSchema,
+    UserAdminUpdateSchema,
     UserCreateSchema,
     UserFilterSchema,
     UserRolesSchema,
@@ -123,6 +124,7 @@ HTTP = {  # (method, path): the valid body (or query) that each bad value is put
     ("POST", "/v1/users"): {"email": "door@example.com", "password": "password-123"},
     ("GET", "/v1/users"): {},
     ("PUT", "/v1/users/{user_id}/roles"): {"roles": []},
+    ("PATCH", "/v1/users/{user_id}"): {"is_active": True},
     ("GET", "/health"): None,
     ("GET", "/ready"): None,
     ("GET", "/metrics"): None,
@@ -256,6 +258,10 @@ RPC = {  # service: {entrypoint: {argument: bad values}}; the other arguments ge
         "create_user": {"payload": obj(UserCreateSchema, HTTP[("POST", "/v1/users")]), "actor": ACTOR},
         "set_user_roles": {"user_id": ID, "payload": obj(UserRolesSchema, {"roles": []}), "actor": ACTOR},
         "list_users": {"query": obj(UserFilterSchema, {}, optional=True)},
+        "deactivate_user": {"user_id": ID, "reason": [5, [], {}, CONTROL, "a" * 501, ""], "actor": ACTOR},
+        "reactivate_user": {"user_id": ID, "actor": ACTOR},
+        "end_sessions": {"user_id": ID, "actor": ACTOR},
+        "update_user": {"user_id": ID, "payload": obj(UserAdminUpdateSchema, {"is_active": True}), "actor": ACTOR},
         "list_roles": {"query": obj(PageQuery, {}, optional=True)},
         "create_role": {"payload": obj(RoleCreateSchema, HTTP[("POST", "/v1/roles")]), "actor": ACTOR},
         "update_role": {"role_id": ID, "payload": obj(RoleUpdateSchema, {"name": "Door"}), "actor": ACTOR},
@@ -305,6 +311,7 @@ VALID_ARGUMENTS = {**VALID, "session_id": "5b0c", "actor": _actor, "payload": {}
                    "idempotency_key": None, "permission": "users:read", "signature": "t=1,v1=0"}
 # Valid payloads where one is validated before the argument being spoilt.
 VALID_PAYLOADS = {"create_user": HTTP[("POST", "/v1/users")], "set_user_roles": {"roles": []},
+                  "update_user": {"is_active": True},
                   "create_role": HTTP[("POST", "/v1/roles")], "create_reservation": _reservation,
                   "reschedule_reservation": HTTP[("PATCH", "/v1/reservations/{reservation_id}")],
                   "handle_stripe_webhook": "{}", "availability": HTTP[("GET", "/v1/places/{place_id}/availability")]}

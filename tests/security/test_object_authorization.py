@@ -93,6 +93,9 @@ RECIPES = {
     ("DELETE", "/v1/roles/{role_id}"): Recipe(GUARDED, World.role, success=204),
     ("PUT", "/v1/users/{user_id}/roles"): Recipe(
         GUARDED, lambda w: w.owner_user["id"], body=lambda w: {"roles": [{"name": "Free"}]}),
+    # The rightful call reactivates (a no-op), so the owner stays usable for the other recipes.
+    ("PATCH", "/v1/users/{user_id}"): Recipe(
+        GUARDED, lambda w: w.owner_user["id"], body=lambda w: {"is_active": True}),
 }
 
 ROUTES_WITH_AN_ID = {route.method + " " + route.path: route for route in ROUTES

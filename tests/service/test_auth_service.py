@@ -1,5 +1,6 @@
 """The auth service in a real nameko container on the real broker: RPC calls, typed
 errors across the wire, the user_registered event, and throttling across instances."""
+import jwt
 import pytest
 from nameko.standalone.rpc import ServiceRpcClient
 
@@ -108,3 +109,56 @@ def test_login_throttling_holds_across_two_instances(auth_db, service_config, co
                 auth.login({"email": "ann@example.com", "password": "wrong-password"})
         with pytest.raises(RateLimited):
             auth.login({"email": "ann@example.com", "password": "password-123"})
+
+
+def test_an_operator_deactivates_a_user_and_every_session_ends(auth, service_config):
+    user = auth.register(ANN)
+    credentials = {"email": "ann@example.com", "password": "password-123"}
+    pairs = [auth.login(credentials) for _ in range(2)]
+    sessions = sorted(auth.principal(user["id"], _sid(pair))["session_id"] for pair in pairs)
+    probe = EventProbe(service_config["AMQP_URI"], "auth", "session_revoked")
+
+    deactivated = auth.deactivate_user(user["id"], "left the company")
+    assert deactivated["is_active"] is False
+    revoked = probe.drain(want=2, timeout=5)
+    probe.close()
+    assert sorted(body["session_id"] for _, body in revoked) == sessions
+    assert {body["user_id"] for _, body in revoked} == {user["id"]}
+    for pair in pairs:
+        with pytest.raises(Unauthenticated):
+            auth.principal(user["id"], _sid(pair))
+        with pytest.raises(Unauthenticated):
+            auth.refresh({"refresh_token": pair["refresh_token"]})
+    with pytest.raises(Unauthenticated):
+        auth.login(credentials)
+    with pytest.raises(ValidationError):
+        auth.deactivate_user(user["id"], "\x00")
+
+    assert auth.reactivate_user(user["id"])["is_active"] is True
+    assert auth.login(credentials)["access_token"]
+
+
+def test_end_sessions_ends_them_all_but_the_user_may_log_in_again(auth):
+    user = auth.register(ANN)
+    credentials = {"email": "ann@example.com", "password": "password-123"}
+    pairs = [auth.login(credentials) for _ in range(3)]
+    assert auth.end_sessions(user["id"]) == {"ended": 3}
+    for pair in pairs:
+        with pytest.raises(Unauthenticated):
+            auth.refresh({"refresh_token": pair["refresh_token"]})
+    assert auth.end_sessions(user["id"]) == {"ended": 0}
+    fresh = auth.login(credentials)
+    assert auth.principal(user["id"], _sid(fresh))["user_id"] == user["id"]
+
+
+def test_deactivating_the_last_keyholder_is_refused(auth):
+    admin = auth.list_users({"role": "Super Admin"})["items"][0]
+    with pytest.raises(Conflict) as refused:
+        auth.deactivate_user(admin["id"])
+    assert refused.value.details["holders_after"] == 0
+    assert auth.get_user(admin["id"])["is_active"] is True
+
+
+def _sid(pair):
+    """The session id inside an access token (read, not verified: auth checks it)."""
+    return jwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]

@@ -2,6 +2,7 @@
 refresh rotation, logout, admin-made users; each with its events in the outbox."""
 import json
 
+import eventlet
 import pytest
 import sqlalchemy as sa
 
@@ -85,10 +86,11 @@ def test_failures_outside_the_window_do_not_add_up(accounts, clock):
     assert accounts.login("ann@example.com", "password-123")
 
 
-def test_refresh_rotates_and_a_reused_token_ends_the_session(accounts, auth_db, tokens):
+def test_refresh_rotates_and_a_reused_token_ends_the_session(accounts, auth_db, tokens, clock):
     user = accounts.register(CUSTOMER)
     first = accounts.login("ann@example.com", "password-123")
     second = accounts.refresh(first["refresh_token"])
+    clock.advance(seconds=accounts.policy.refresh_grace_seconds + 1)
     with pytest.raises(Unauthenticated):
         accounts.refresh(first["refresh_token"])
     with pytest.raises(Unauthenticated):
@@ -156,3 +158,55 @@ def test_a_session_cannot_be_borrowed_by_another_subject(accounts, tokens):
     bobs_session = tokens.verify_access_token(pair["access_token"]).session_id
     with pytest.raises(Unauthenticated):
         accounts.principal(first.id, bobs_session)
+
+
+def test_a_refresh_replayed_within_the_grace_window_gets_the_same_pair(accounts, auth_db, tokens, clock):
+    user = accounts.register(CUSTOMER)
+    first = accounts.login("ann@example.com", "password-123")
+    second = accounts.refresh(first["refresh_token"])
+    clock.advance(seconds=accounts.policy.refresh_grace_seconds)
+    assert accounts.refresh(first["refresh_token"]) == second  # a retry, not a theft
+    third = accounts.refresh(second["refresh_token"])  # the pair still works
+    session_id = tokens.verify_access_token(third["access_token"]).session_id
+    assert accounts.principal(user.id, session_id)["user_id"] == user.id
+    assert "session_revoked" not in [topic for topic, _ in outbox(auth_db)]
+
+
+def test_a_refresh_replayed_after_the_grace_window_ends_the_session(accounts, auth_db, tokens, clock):
+    user = accounts.register(CUSTOMER)
+    first = accounts.login("ann@example.com", "password-123")
+    second = accounts.refresh(first["refresh_token"])
+    clock.advance(seconds=accounts.policy.refresh_grace_seconds + 1)
+    with pytest.raises(Unauthenticated):
+        accounts.refresh(first["refresh_token"])
+    with pytest.raises(Unauthenticated):
+        accounts.refresh(second["refresh_token"])
+    session_id = tokens.verify_access_token(second["access_token"]).session_id
+    assert ("session_revoked", session_id) in [(t, b.get("session_id")) for t, b in outbox(auth_db)]
+    with pytest.raises(Unauthenticated):
+        accounts.principal(user.id, session_id)
+
+
+def test_parallel_refreshes_of_one_token_all_get_the_same_working_pair(accounts, auth_db, tokens):
+    user = accounts.register(CUSTOMER)
+    first = accounts.login("ann@example.com", "password-123")
+    pool = eventlet.GreenPool(8)
+    pairs = list(pool.imap(lambda _: accounts.refresh(first["refresh_token"]), range(8)))
+    assert all(pair == pairs[0] for pair in pairs)
+    assert pairs[0]["refresh_token"] != first["refresh_token"]
+    after = accounts.refresh(pairs[0]["refresh_token"])
+    session_id = tokens.verify_access_token(after["access_token"]).session_id
+    assert accounts.principal(user.id, session_id)["user_id"] == user.id
+    assert "session_revoked" not in [topic for topic, _ in outbox(auth_db)]
+
+
+def test_the_stored_successor_reveals_no_token_without_the_spent_one(accounts, auth_db):
+    from auth_service.models import RefreshToken
+
+    accounts.register(CUSTOMER)
+    first = accounts.login("ann@example.com", "password-123")
+    second = accounts.refresh(first["refresh_token"])
+    with auth_db.transaction() as session:
+        sealed = [row.successor_sealed for row in session.query(RefreshToken) if row.successor_sealed]
+    assert len(sealed) == 1
+    assert second["refresh_token"] not in sealed[0] and second["access_token"] not in sealed[0]

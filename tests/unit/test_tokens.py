@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from common.errors import Unauthenticated
 from common.tokens import (
+    DEFAULT_LEEWAY_SECONDS,
     INVALID_TOKEN_MESSAGE,
     REQUIRED_CLAIMS,
     AccessClaims,
@@ -317,7 +318,7 @@ def test_incomplete_settings_are_refused(overrides):
 
 def test_from_config_reads_the_hs256_block():
     settings = TokenSettings.from_config(hs256_config(access_ttl_seconds="600"))
-    assert settings == hs256_settings(access_ttl_seconds=600)
+    assert settings == hs256_settings(access_ttl_seconds=600, leeway_seconds=DEFAULT_LEEWAY_SECONDS)
 
 
 def test_from_config_keeps_an_all_digit_secret_as_text():
@@ -473,3 +474,35 @@ def test_codecs_by_default_remember_nothing(clock, monkeypatch):
     codec.verify_access_token(token)
     codec.verify_access_token(token)
     assert decodes == [token, token]
+
+
+def _configured_codec(monkeypatch, clock, **env):
+    """A codec built the way the services build theirs: config.yaml's JWT block."""
+    from common.config import load, section
+
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.delenv("JWT_LEEWAY_SECONDS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return TokenCodec(TokenSettings.from_config(section(load(), "JWT")), clock=clock)
+
+
+def test_the_configured_default_leeway_absorbs_a_second_of_clock_skew(monkeypatch, clock):
+    codec = _configured_codec(monkeypatch, clock)
+    assert codec.settings.leeway_seconds >= 2
+    issuer_ahead = TokenCodec(codec.settings, clock=lambda: clock.now + 1)
+    assert codec.verify_access_token(issuer_ahead.issue_access_token(42, "s")).user_id == 42
+    expired_a_second_ago = TokenCodec(
+        codec.settings, clock=lambda: clock.now - codec.settings.access_ttl_seconds - 1)
+    assert codec.verify_access_token(expired_a_second_ago.issue_access_token(42, "s")).user_id == 42
+
+
+def test_jwt_leeway_seconds_sets_the_leeway(monkeypatch, clock):
+    codec = _configured_codec(monkeypatch, clock, JWT_LEEWAY_SECONDS="0")
+    assert codec.settings.leeway_seconds == 0
+    issuer_ahead = TokenCodec(codec.settings, clock=lambda: clock.now + 1)
+    refused(codec, issuer_ahead.issue_access_token(42, "s"))
+
+
+def test_settings_without_a_leeway_get_the_default_one():
+    assert TokenSettings.from_config(hs256_config()).leeway_seconds == DEFAULT_LEEWAY_SECONDS
