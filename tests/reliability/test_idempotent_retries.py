@@ -15,7 +15,6 @@ from payments_service.repository import PaymentRepository
 from payments_service.stripe_gateway import Intent, StripeUnavailable, WebhookEvent
 from reservations_service.booking import RESUME_AFTER
 from tests.conftest import first_words
-from tests.service.test_payments_service import payments_db  # noqa: F401  (fixture)
 from tests.unit.auth_fixtures import clock  # noqa: F401  (fixture)
 from tests.unit.test_booking import CUSTOMER, ask, booking, payments, place, status_of  # noqa: F401
 
