@@ -5,23 +5,11 @@ import json
 
 import pytest
 from werkzeug.exceptions import MethodNotAllowed
-from werkzeug.test import Client
 
 from common import errors
 from gateway.errors import STATUS, error_response
-from gateway.http import JsonWebServer, JsonWsgiApp
 from gateway.openapi import build_spec
 from gateway.routing import ROUTES
-from gateway.service import GatewayService  # declares every route
-
-
-@pytest.fixture(scope="module")
-def client():
-    server = JsonWebServer()
-    for name in {route.name for route in ROUTES}:
-        for entrypoint in getattr(GatewayService, name).nameko_entrypoints:
-            server.register_provider(entrypoint)
-    return Client(JsonWsgiApp(server))
 
 
 def body_of(response):

@@ -3,22 +3,8 @@ and an unknown path into `<unmatched>`, so junk traffic (no sign-in needed) cann
 `/metrics` without limit. Driven through the gateway's real WSGI app and URL map."""
 import uuid
 
-import pytest
-from werkzeug.test import Client
-
 from common.metrics import REGISTRY, exposition, method_label
-from gateway.http import UNMATCHED_ROUTE, JsonWebServer, JsonWsgiApp
-from gateway.routing import ROUTES
-from gateway.service import GatewayService  # declares every route
-
-
-@pytest.fixture(scope="module")
-def client():
-    server = JsonWebServer()
-    for name in {route.name for route in ROUTES}:
-        for entrypoint in getattr(GatewayService, name).nameko_entrypoints:
-            server.register_provider(entrypoint)
-    return Client(JsonWsgiApp(server))
+from gateway.http import UNMATCHED_ROUTE
 
 
 def _metrics_size():
