@@ -69,6 +69,8 @@ class SeedLayout:
         return {
             "place_id": self.place_ids[k % places], "user_id": self.user_ids[k % len(self.user_ids)],
             "start": start, "end": start + DURATION, "status": status, "amount": 2500, "currency": "usd",
+            "unit": "hour", "unit_price": 2500, "quantity": 1, "paid": 0, "refunded": 0, "payment_ids": [],
+            "refund_plan": None,
             "payment_method": "pm_card_visa", "payment_id": None, "hold_expires_at": None,
             "idempotency_key": None, "request_fingerprint": None, "pending_start": None,
             "pending_end": None, "pending_expires_at": None, "version": 0,

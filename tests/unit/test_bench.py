@@ -308,3 +308,15 @@ def test_growth_run_needs_room_for_both_windows():
     for argv in (["--bookings", "300"], ["--window", "0"], ["--places", "0"]):
         with pytest.raises(SystemExit):
             make_run_growth.parse_args(argv)
+
+
+def test_a_seeded_reservation_sets_every_column_but_its_id():
+    """bench seeds reservations by bulk INSERT: a column added to the model without a value
+    here fails `make bench` on MariaDB (no default), as the money columns once did."""
+    from bench.seed_load import _column_rows
+    from reservations_service.models import Reservation
+
+    columns = {column.name for column in Reservation.__table__.columns} - {"id"}
+    layout = SeedLayout([11, 12], [5, 6, 7], now=datetime(2026, 1, 1, 12, 30, tzinfo=UTC))
+    [row] = _column_rows(iter([layout.row(0)]))
+    assert set(row) == columns
