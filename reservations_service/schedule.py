@@ -152,8 +152,9 @@ class Schedule:
         return _first_reading(self.timezone, day, 0)
 
     def is_on_grid(self, instant):
-        """Whether `instant` is a grid point: its local clock reads a multiple of slot_minutes
-        after midnight (at each reading, if the clocks go back), or it begins a local day."""
+        """Whether `instant` is a grid point: it begins a local day, or its local clock reads a
+        multiple of slot_minutes after midnight (at each reading, if the clocks go back; but
+        midnight is read once, as the day's start)."""
         local = instant.astimezone(self.zone)
         if instant == self.day_start(local.date()):
             return True

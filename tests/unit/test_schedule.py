@@ -254,6 +254,33 @@ def test_a_day_whose_midnight_is_skipped_begins_when_the_clocks_jump():
     assert check_window(daily, local(santiago, 9, 5), begins).duration == timedelta(hours=24)
 
 
+def test_midnight_read_twice_begins_the_day_once():
+    havana = "America/Havana"  # 1 November 2026: 01:00 -> 00:00
+    daily = Schedule(unit="day", timezone=havana)
+    first, second = local(havana, 11, 1), local(havana, 11, 1, fold=1)
+    assert second - first == timedelta(hours=1)
+    assert daily.is_on_grid(first) and not daily.is_on_grid(second)
+    assert check_window(daily, first, local(havana, 11, 2)).duration == timedelta(hours=25)
+    assert list(refused(check_window, daily, second, local(havana, 11, 2))) == ["start"]
+    hourly = Schedule(timezone=havana)
+    assert not hourly.is_on_grid(second)
+    points = list(hourly.grid_points(local(havana, 11, 1), local(havana, 11, 2)))
+    assert second not in points and len(points) == 25 and points[1] - points[0] == timedelta(hours=2)
+
+
+
+def test_a_fall_back_that_ends_at_midnight_makes_a_25_hour_day_with_its_evening_hour_twice():
+    asuncion = "America/Asuncion"  # 26 March 2023, 00:00 -03 -> 25 March, 23:00 -04
+    first, second = local(asuncion, 3, 25, 23, year=2023), local(asuncion, 3, 25, 23, fold=1, year=2023)
+    hourly = Schedule(timezone=asuncion)
+    assert second - first == timedelta(hours=1) and hourly.is_on_grid(first) and hourly.is_on_grid(second)
+    points = list(hourly.grid_points(local(asuncion, 3, 25, year=2023), local(asuncion, 3, 26, year=2023)))
+    assert len(points) == 26 and points[-1] == second + timedelta(hours=1)
+    daily = Schedule(unit="day", timezone=asuncion)
+    day = check_window(daily, local(asuncion, 3, 25, year=2023), local(asuncion, 3, 26, year=2023))
+    assert day.duration == timedelta(hours=25) and units(daily, day) == 1
+
+
 # Opening hours
 
 WEEKDAYS_9_TO_18 = [{"weekday": weekday, "open": "09:00", "close": "18:00"} for weekday in range(5)]
