@@ -7,6 +7,7 @@ Every time here is an aware datetime; every instant returned is in UTC.
 import re
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -117,7 +118,7 @@ class Schedule:
     @classmethod
     def of(cls, place):
         """The schedule of a place (a row or a mapping); absent or null settings take defaults."""
-        read = place.get if isinstance(place, dict) else lambda name: getattr(place, name, None)
+        read = place.get if isinstance(place, Mapping) else lambda name: getattr(place, name, None)
         given = {name: read(name) for name in _SETTINGS}
         return cls(**{name: value for name, value in given.items() if value is not None})
 
@@ -241,7 +242,7 @@ def check_window(schedule, start, end):
     (windows.validate_booking_window)."""
     details = {}
     for name, moment in (("start", start), ("end", end)):
-        if not is_aware(moment):
+        if not isinstance(moment, datetime) or not is_aware(moment):
             details[name] = ["Must include a timezone offset."]
         elif not _exists(moment):
             details[name] = [
@@ -285,22 +286,26 @@ def _check_open(schedule, window, details):
 # Price
 
 
-def units(schedule, window):
+def units(schedule, window, unit=None):
     """Hours: every started hour of elapsed time. Days: every local calendar day the window
-    touches (a 23- or 25-hour day is one day)."""
-    if schedule.unit == "day":
+    touches (a 23- or 25-hour day is one day). `unit` overrides the place's (a reservation
+    keeps the unit it was booked at)."""
+    unit = unit or schedule.unit
+    if unit == "day":
         first = schedule.local_date(window.start)
         last = schedule.local_date(window.end - timedelta(microseconds=1))
         return (last - first).days + 1
-    return units_started(window, schedule.unit)
+    return units_started(window, unit)
 
 
-def price(schedule, window, unit_price, quantity=1):
-    """unit_price × units × quantity, in minor units."""
+def price(schedule, window, unit_price, quantity=1, unit=None):
+    """unit_price × units × quantity, in minor units. The quantity is not held against today's
+    capacity here: a booking keeps its price if the place shrinks (fits() refuses new ones)."""
     if not isinstance(unit_price, int) or isinstance(unit_price, bool) or unit_price < 0:
         raise ValueError("unit_price must be a non-negative integer amount in minor units")
-    check_quantity(schedule, quantity)
-    return unit_price * units(schedule, window) * quantity
+    if not _whole(quantity, 1, MAX_CAPACITY):
+        raise ValidationError("Invalid quantity", {"quantity": [f"Must be a whole number from 1 to {MAX_CAPACITY}."]})
+    return unit_price * units(schedule, window, unit) * quantity
 
 
 # Capacity

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,6 +68,7 @@ def test_a_place_without_settings_keeps_todays_behaviour():
 def test_a_schedule_reads_a_place_row_or_mapping_and_null_settings_take_defaults():
     row = SimpleNamespace(unit="day", unit_price=100, timezone="Europe/Paris", capacity=None)
     assert Schedule.of(row) == Schedule(unit="day", timezone="Europe/Paris")
+    assert Schedule.of(MappingProxyType({"unit": "day", "capacity": 3})) == Schedule(unit="day", capacity=3)
     fields = {"unit": "hour", "timezone": "UTC", "capacity": 8, "slot_minutes": 30, "buffer_minutes": 15,
               "opening_hours": [{"weekday": 0, "open": "09:00", "close": "24:00"}], "min_minutes": None}
     schedule = Schedule.of(fields)
@@ -181,6 +182,7 @@ def test_a_window_needs_offsets_and_must_end_after_it_starts():
     assert set(refused(check_window, hourly, naive, naive + timedelta(hours=1))) == {"start", "end"}
     assert set(refused(check_window, hourly, utc(7, 1, 10), utc(7, 1, 10))) == {"end"}
     assert set(refused(check_window, hourly, utc(7, 1, 11), utc(7, 1, 10))) == {"end"}
+    assert set(refused(check_window, hourly, "2030-07-01T10:00:00Z", None)) == {"start", "end"}
 
 
 @BOTH_ZONES
@@ -372,7 +374,10 @@ def test_price_is_unit_price_times_units_times_quantity():
     room = Schedule(capacity=8)
     assert price(room, Window(utc(7, 1, 9), utc(7, 1, 12)), 1500, quantity=4) == 1500 * 3 * 4
     assert price(room, Window(utc(7, 1, 9), utc(7, 1, 12)), 0, quantity=8) == 0
-    assert list(refused(price, room, Window(utc(7, 1, 9), utc(7, 1, 12)), 1500, quantity=9)) == ["quantity"]
+    assert list(refused(price, room, Window(utc(7, 1, 9), utc(7, 1, 12)), 1500, quantity=0)) == ["quantity"]
+    # A booking made before the room shrank keeps its price; the unit it was booked at wins.
+    assert price(Schedule(capacity=2), Window(utc(7, 1, 9), utc(7, 1, 12)), 1500, quantity=4) == 1500 * 3 * 4
+    assert price(room, Window(utc(7, 1), utc(7, 3)), 100, unit="day") == 200
     with pytest.raises(ValueError):
         price(room, Window(utc(7, 1, 9), utc(7, 1, 12)), -1)
 
