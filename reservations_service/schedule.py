@@ -135,6 +135,12 @@ class Schedule:
             "buffer_minutes": self.buffer_minutes,
         }
 
+    def affecting(self, window):
+        """The span whose overlapping bookings are all that can change remaining(window) or an
+        availability answer for `window`: a booking's buffer reaches forward, the window's own
+        buffer too."""
+        return Window(window.start - self.buffer, window.end + self.buffer)
+
     @property
     def slot(self):
         return timedelta(minutes=self.slot_minutes)

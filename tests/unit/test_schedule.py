@@ -449,6 +449,17 @@ def test_mixed_quantities_and_buffers_add_up():
     assert remaining(desks, existing, Window(utc(7, 1, 12), utc(7, 1, 13))) == 2
 
 
+def test_only_bookings_overlapping_the_affecting_span_matter():
+    cleaned = Schedule(buffer_minutes=90)
+    window = Window(utc(7, 1, 10), utc(7, 1, 11))
+    assert cleaned.affecting(window) == Window(utc(7, 1, 8, 30), utc(7, 1, 12, 30))
+    just_inside = bookings((8, 9, 1)), bookings((12, 13, 1))  # buffer reaches 10:30; 12:00 < 12:30
+    assert [remaining(cleaned, each, window) for each in just_inside] == [0, 0]
+    outside = [Occupancy(utc(7, 1, 7), utc(7, 1, 8, 30)), Occupancy(utc(7, 1, 12, 30), utc(7, 1, 13))]
+    assert not any(Window(each.start, each.end).overlaps(cleaned.affecting(window)) for each in outside)
+    assert remaining(cleaned, outside, window) == 1
+
+
 @pytest.mark.parametrize("quantity", [0, -1, 4, True, "1", 1.0, None])
 def test_a_quantity_below_one_or_above_capacity_is_refused(quantity):
     desks = Schedule(capacity=3)
