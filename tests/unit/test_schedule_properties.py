@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from common.errors import SlotUnavailable, ValidationError
-from reservations_service.schedule import Schedule, admit, check_window, fits
+from reservations_service.schedule import Schedule, admit, availability, check_window, fits
 from reservations_service.windows import Window
 
 UTC = timezone.utc
@@ -175,3 +175,17 @@ def test_no_sequence_of_bookings_overfills_a_place_or_leaves_its_rules(setup, da
             live.append((start, end, quantity))
             oracle.take(schedule, start, end, quantity)
             assert max(oracle.load) <= schedule.capacity
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=schedules())
+def test_availability_lists_exactly_the_open_grid_slots_the_oracle_sees(setup):
+    schedule, day = setup
+    oracle = Oracle(schedule, day)
+    grid = [i for i, on in enumerate(oracle.grid) if on]
+    expected = [(oracle.at(a), oracle.at(b)) for a, b in zip(grid, grid[1:], strict=False) if all(oracle.open[a:b])]
+    answer = availability(schedule, [], oracle.at(0), oracle.at(HORIZON_MINUTES))
+    assert [(slot.start, slot.end) for slot in answer.slots] == expected
+    assert all(slot.remaining == schedule.capacity for slot in answer.slots)
+    open_minutes = [i for i in range(HORIZON_MINUTES) if oracle.open[i]]
+    assert sum(int((each.end - each.start) / MINUTE) for each in answer.free) == len(open_minutes)
