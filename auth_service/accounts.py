@@ -10,7 +10,7 @@ from auth_service.rbac import Keyholders, RoleDirectory
 from auth_service.repository import UserRepository
 from auth_service.sessions import RefreshSessions
 from auth_service.throttling import LoginThrottle, ThrottlePolicy
-from common.db import utcnow
+from common.clock import utcnow
 from common.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 
 log = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from common.audit import OperatorAuditMixin
-from common.db import Base as CommonBase
-from common.db import UtcDateTime
-from common.events import OutboxMixin
+from common.storage.audit import OperatorAuditMixin
+from common.storage.base import Base as CommonBase
+from common.storage.base import UtcDateTimeColumn
+from common.storage.outbox import OutboxMixin
 
 
 class Base(CommonBase):
@@ -46,7 +46,7 @@ class Role(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     category: Mapped[str] = mapped_column(sa.String(16))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
     grants: Mapped[list[RolePermission]] = relationship(
         cascade="all, delete-orphan", lazy="selectin")
@@ -67,8 +67,8 @@ class User(Base):
     notify_email: Mapped[bool] = mapped_column(default=True)
     notify_sms: Mapped[bool] = mapped_column(default=True)  # opt-out: SMS goes to users with a phone
     is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin", order_by=Role.id)
 
@@ -86,10 +86,10 @@ class RefreshToken(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     family_id: Mapped[str] = mapped_column(sa.String(36), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
     # The pair this token was spent for, sealed with a key derived from the raw token (which
     # is never stored): a replay within the grace window can be answered with it again.
     successor_sealed: Mapped[str | None] = mapped_column(sa.Text)
@@ -102,8 +102,8 @@ class LoginThrottle(Base):
 
     email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
 
 
 class OutboxMessage(OutboxMixin, Base):
@@ -111,4 +111,4 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class OperatorCall(OperatorAuditMixin, Base):
-    """One console call to this service (common.audit)."""
+    """One console call to this service (common.runtime.audit)."""

@@ -9,7 +9,7 @@ from auth_service.models import Permission, Role, RolePermission
 from auth_service.repository import PermissionRepository, RoleRepository, UserRepository
 from common.errors import Conflict, Forbidden, NotFound, ValidationError
 from common.permissions import PERMISSIONS
-from common.repository import Page
+from common.storage.repository import Page
 
 SEEDED_ROLES = {
     "Super Admin": ("admin", sorted(PERMISSIONS)),

@@ -14,7 +14,7 @@ from auth_service.models import (
     user_roles,
 )
 from common.errors import Conflict
-from common.repository import SqlRepository
+from common.storage.repository import SqlRepository
 
 
 class UserRepository(SqlRepository[User]):

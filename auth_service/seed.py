@@ -8,8 +8,8 @@ from auth_service.accounts import contact_of
 from auth_service.models import OutboxMessage, User
 from auth_service.rbac import SUPER_ADMIN, RoleDirectory
 from auth_service.repository import UserRepository
-from common.db import utcnow
-from common.events import EventRecorder
+from common.clock import utcnow
+from common.storage.outbox import EventRecorder
 
 
 def _announce(session, user):

@@ -11,7 +11,7 @@ from auth_service.models import OperatorCall, OutboxMessage
 from auth_service.passwords import Passwords
 from auth_service.rbac import RoleDirectory
 from auth_service.throttling import ThrottlePolicy
-from common import audit  # the module: `nameko run <module>` would run its class as a service
+from common.clock import utcnow
 from common.config import require_jwt_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.auth import (
@@ -34,12 +34,13 @@ from common.contracts.auth import (
     UserSchema,
     UserUpdateSchema,
 )
-from common.db import Database, utcnow
 from common.errors import EXPECTED_ERRORS
-from common.events import Outbox
-from common.logging import RequestContext
-from common.metrics import Metrics
-from common.rpc import rpc
+from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
+from common.runtime.database import Database
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics
+from common.runtime.outbox_relay import Outbox
+from common.runtime.rpc import rpc
 from common.schemas import PageQuery, PingSchema, argument, query_or_empty
 from common.tokens import TokenCodec, TokenSettings
 

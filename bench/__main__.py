@@ -185,7 +185,7 @@ class Bench:
         # with like.
         rounds = {"kombu": [], "service_to_service": []}
         self.progress(f"rpc: plain kombu request/reply against service -> service "
-                      f"(common.rpc.TimedServiceRpc), {sizes.rpc_rounds} interleaved rounds")
+                      f"(common.runtime.rpc.TimedServiceRpc), {sizes.rpc_rounds} interleaved rounds")
         async with aiohttp.ClientSession() as session:
             with KombuEcho(self.stack.amqp_uri, self.stack.log_dir / "kombu_echo.log") as echo, \
                     RpcPair(self.stack) as pair:

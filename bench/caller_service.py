@@ -1,5 +1,5 @@
 """`bench_caller`: the caller of the service-to-service RPC measurement. It calls `bench_echo`
-through the project's own RPC dependency (common.rpc.TimedServiceRpc, as every service does),
+through the project's own RPC dependency (common.runtime.rpc.TimedServiceRpc, as every service does),
 so an improvement to that class shows here. Driven over HTTP: each `GET /drive` runs one loop
 of sequential calls in one worker; N parallel drives are N calls in flight."""
 import json
@@ -8,7 +8,7 @@ import time
 import eventlet
 from nameko.web.handlers import http
 
-from common.rpc import TimedServiceRpc
+from common.runtime.rpc import TimedServiceRpc
 
 
 class CallerService:

@@ -17,8 +17,8 @@ from pathlib import Path
 # of logging, not of json.
 WRAPPING_LAYERS = ("logging", "metrics")
 LAYERS = [  # py-spy names files relative to their sys.path entry: "kombu/messaging.py"
-    ("logging", ("logging/", "common/logging.py")),
-    ("metrics", ("prometheus_client/", "common/metrics.py")),
+    ("logging", ("logging/", "common/logs.py")),
+    ("metrics", ("prometheus_client/", "common/runtime/metrics.py")),
     ("mysql driver", ("pymysql/",)),
     ("sqlalchemy", ("sqlalchemy/",)),
     ("amqp", ("kombu/", "amqp/")),

@@ -1,6 +1,6 @@
 """RPC round trips per second: plain kombu request/reply (the baseline: what the broker gives
 with no framework), our service-to-service RPC (bench_caller -> bench_echo through
-common.rpc.TimedServiceRpc), and gateway -> service over HTTP."""
+common.runtime.rpc.TimedServiceRpc), and gateway -> service over HTTP."""
 from __future__ import annotations
 
 import asyncio

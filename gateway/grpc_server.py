@@ -18,14 +18,14 @@ from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
-from common.inbox import handles
-from common.logging import RequestContext
-from common.metrics import Metrics
 from common.permissions import authorize
-from common.rpc import TimedServiceRpc
-from common.timers import configured_timer
+from common.runtime.grpc_transport import Grpc, Refused
+from common.runtime.inbox import handles
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics
+from common.runtime.rpc import TimedServiceRpc
+from common.runtime.timers import configured_timer
 from gateway.grpc_generated import auth_pb2, auth_pb2_grpc, reservations_pb2, reservations_pb2_grpc
-from gateway.grpc_transport import Grpc, Refused
 from gateway.principals import Authentication, PermissionCacheEvictions
 from gateway.watches import DEFAULT_RECHECK_SECONDS, Watches
 

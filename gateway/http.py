@@ -15,8 +15,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from werkzeug.wrappers import Request, Response
 
 from common.errors import EXPECTED_ERRORS, ValidationError
-from common.logging import CONTEXT_KEY, RESPONSE_HEADER, correlation_id_from
-from common.metrics import observe_http
+from common.logs import CONTEXT_KEY, RESPONSE_HEADER, correlation_id_from
+from common.runtime.metrics import observe_http
 from gateway.errors import error_response
 
 DEFAULT_MAX_BODY = 1024 * 1024

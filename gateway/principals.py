@@ -12,8 +12,8 @@ from nameko.extensions import DependencyProvider
 
 from common.config import require_jwt_secret, section
 from common.errors import Forbidden, Unauthenticated
-from common.inbox import handles
 from common.permissions import Principal
+from common.runtime.inbox import handles
 from common.tokens import TokenCodec, TokenSettings
 
 COOKIE_NAME = "Authentication"

@@ -1,9 +1,9 @@
 """The `gateway` service: Bookify's HTTP API. Routes live in gateway/routes (one module
 per resource); this class wires them to the services they call."""
 
-from common.logging import RequestContext
-from common.metrics import Metrics
-from common.rpc import TimedServiceRpc
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics
+from common.runtime.rpc import TimedServiceRpc
 from gateway.principals import Authentication, PermissionCacheEvictions
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.notifications import NotificationRoutes

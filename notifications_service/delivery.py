@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from common.db import utcnow
+from common.clock import utcnow
 from notifications_service.providers import (
     EmailMessage,
     ProviderPermanentError,

@@ -5,10 +5,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.audit import OperatorAuditMixin
-from common.db import Base as CommonBase
-from common.db import UtcDateTime
-from common.events import OutboxMixin, ProcessedEventMixin
+from common.storage.audit import OperatorAuditMixin
+from common.storage.base import Base as CommonBase
+from common.storage.base import UtcDateTimeColumn
+from common.storage.outbox import OutboxMixin, ProcessedEventMixin
 
 
 class Base(CommonBase):
@@ -28,8 +28,8 @@ class Contact(Base):
     notify_email: Mapped[bool] = mapped_column(default=True)
     notify_sms: Mapped[bool] = mapped_column(default=True)
     # occurred_at of the event these values come from: an older event arriving late loses.
-    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    as_of: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class Notification(Base):
@@ -56,9 +56,9 @@ class Notification(Base):
     event_id: Mapped[str] = mapped_column(sa.String(64))
     # Set while a worker is talking to the provider; another delivery of the same
     # notification waits until it is cleared or has run out.
-    sending_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sending_until: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
@@ -70,4 +70,4 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class OperatorCall(OperatorAuditMixin, Base):
-    """One console call to this service (common.audit)."""
+    """One console call to this service (common.runtime.audit)."""

@@ -4,7 +4,7 @@ claimed with the event (`processed_events`) in one transaction, so a redelivered
 creates nothing twice. Each row keeps the reservation it is about, for the delivery log."""
 import logging
 
-from common.db import utcnow
+from common.clock import utcnow
 from notifications_service.contacts import EMAIL, ContactBook, user_recipient
 from notifications_service.models import Notification
 from notifications_service.repository import NotificationRepository, ProcessedEvents

@@ -19,8 +19,8 @@ import logging
 import kombu
 from nameko.amqp.publish import Publisher
 
-from common.db import utcnow
-from common.logging import correlation_headers
+from common.clock import utcnow
+from common.logs import correlation_headers
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Persistence of contacts, the delivery log and consumed events (SQLAlchemy)."""
 import sqlalchemy as sa
 
-from common import events as common_events
-from common.repository import SqlRepository
+from common.storage import outbox as common_events
+from common.storage.repository import SqlRepository
 from notifications_service.models import Contact, Notification, ProcessedEvent
 
 
@@ -55,7 +55,7 @@ class NotificationRepository(SqlRepository[Notification]):
 
 
 class ProcessedEvents(common_events.ProcessedEvents):
-    """Events this service has applied (see common.events.ProcessedEvents)."""
+    """Events this service has applied (see common.storage.outbox.ProcessedEvents)."""
 
     def __init__(self, session):
         super().__init__(session, ProcessedEvent)

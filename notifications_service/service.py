@@ -9,7 +9,6 @@ import logging
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
 from common.contracts.actors import load_actor
 from common.contracts.notifications import (
@@ -19,13 +18,14 @@ from common.contracts.notifications import (
     NotificationSchema,
     ReplaySchema,
 )
-from common.db import Database
 from common.errors import EXPECTED_ERRORS
-from common.events import Outbox
-from common.inbox import consumes, handles
-from common.logging import RequestContext
-from common.metrics import Metrics, count_notification
-from common.rpc import rpc
+from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
+from common.runtime.database import Database
+from common.runtime.inbox import consumes, handles
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics, count_notification
+from common.runtime.outbox_relay import Outbox
+from common.runtime.rpc import rpc
 from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import OperatorCall, OutboxMessage
@@ -76,7 +76,7 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
     # -- events in ----------------------------------------------------------------------
 
     # Each gets the event loaded with its producer's schema (common/contracts/events.py); what
-    # fails it, or fails to be handled, is parked by common.inbox, never redelivered in a loop.
+    # fails it, or fails to be handled, is parked by common.runtime.inbox, never redelivered in a loop.
 
     @handles("auth", "user_registered")
     def on_user_registered(self, event):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from common.db import utcnow
+from common.clock import utcnow
 from common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationError
 from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
 from payments_service.repository import (

@@ -5,10 +5,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from common.audit import OperatorAuditMixin
-from common.db import Base as CommonBase
-from common.db import UtcDateTime
-from common.events import OutboxMixin
+from common.storage.audit import OperatorAuditMixin
+from common.storage.base import Base as CommonBase
+from common.storage.base import UtcDateTimeColumn
+from common.storage.outbox import OutboxMixin
 
 
 class Base(CommonBase):
@@ -35,9 +35,9 @@ class Refund(Base):
     failure_reason: Mapped[str | None] = mapped_column(sa.String(255))
     stripe_refund_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     # Set while a worker is asking Stripe; a later attempt waits until it is cleared or stale.
-    stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class Payment(Base):
@@ -60,9 +60,9 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(default=0)
     stripe_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     # Set while a worker is asking Stripe; a later attempt waits until it is cleared or stale.
-    stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
     refunds: Mapped[list[Refund]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by=Refund.sequence)
@@ -79,8 +79,8 @@ class StripeCustomer(Base):
     # The PaymentMethod attached to the customer (its own id: attaching a test alias such
     # as pm_card_visa makes a new PaymentMethod); None until a charge with it succeeded.
     payment_method: Mapped[str | None] = mapped_column(sa.String(255))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class StripeEvent(Base):
@@ -91,7 +91,7 @@ class StripeEvent(Base):
     id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(100))
     payment_id: Mapped[int | None]
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class OutboxMessage(OutboxMixin, Base):
@@ -99,4 +99,4 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class OperatorCall(OperatorAuditMixin, Base):
-    """One console call to this service (common.audit)."""
+    """One console call to this service (common.runtime.audit)."""

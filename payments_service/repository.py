@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 import sqlalchemy.orm
 
-from common.repository import SqlRepository
+from common.storage.repository import SqlRepository
 from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
 
 

@@ -5,17 +5,17 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.payments
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common import audit  # the module: `nameko run <module>` would run its class as a service
 from common.config import require_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.payments import ChargeSchema, PaymentRefSchema, PaymentSchema, RefundSchema, WebhookSchema
 from common.contracts.reservations import ReservationRefSchema
-from common.db import Database
 from common.errors import EXPECTED_ERRORS, ServiceUnavailable
-from common.events import Outbox
-from common.logging import RequestContext
-from common.metrics import Metrics
-from common.rpc import rpc
+from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
+from common.runtime.database import Database
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics
+from common.runtime.outbox_relay import Outbox
+from common.runtime.rpc import rpc
 from common.schemas import PingSchema, argument
 from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage

@@ -19,8 +19,8 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from common.clock import utcnow
 from common.contracts.payments import MAX_AMOUNT
-from common.db import utcnow
 from common.errors import (
     Conflict,
     NotFound,

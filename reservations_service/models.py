@@ -5,10 +5,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.audit import OperatorAuditMixin
-from common.db import Base as CommonBase
-from common.db import UtcDateTime
-from common.events import OutboxMixin, ProcessedEventMixin
+from common.storage.audit import OperatorAuditMixin
+from common.storage.base import Base as CommonBase
+from common.storage.base import UtcDateTimeColumn
+from common.storage.outbox import OutboxMixin, ProcessedEventMixin
 
 
 class Base(CommonBase):
@@ -26,10 +26,10 @@ class Place(Base):
     unit_price: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
     # Places are retired, not erased: past reservations keep pointing at them.
-    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
 
 
 class Reservation(Base):
@@ -53,8 +53,8 @@ class Reservation(Base):
     # auth's user; no cross-DB key. None for a partner's guest.
     user_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
     # `start`/`end` are reserved words in SQL; the columns carry a suffix, Python does not.
-    start: Mapped[datetime] = mapped_column("start_at", UtcDateTime)
-    end: Mapped[datetime] = mapped_column("end_at", UtcDateTime)
+    start: Mapped[datetime] = mapped_column("start_at", UtcDateTimeColumn)
+    end: Mapped[datetime] = mapped_column("end_at", UtcDateTimeColumn)
     status: Mapped[str] = mapped_column(sa.String(16))
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # the price of the window booked now
     currency: Mapped[str] = mapped_column(sa.String(3))
@@ -69,13 +69,13 @@ class Reservation(Base):
     paid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     refunded: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     payment_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
-    hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     # A reschedule in flight holds its new window too, until it is paid or abandoned.
-    pending_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    pending_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    pending_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pending_start: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    pending_end: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    pending_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
     version: Mapped[int] = mapped_column(default=0)
     refund_amount: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     refund_due: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # owed, not yet refunded
@@ -89,8 +89,8 @@ class Reservation(Base):
     guest_name: Mapped[str | None] = mapped_column(sa.String(100))
     guest_email: Mapped[str | None] = mapped_column(sa.String(254))
     guest_phone: Mapped[str | None] = mapped_column(sa.String(32))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
@@ -102,4 +102,4 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class OperatorCall(OperatorAuditMixin, Base):
-    """One console call to this service (common.audit)."""
+    """One console call to this service (common.runtime.audit)."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from common.clock import utcnow
 from common.contracts.partners import PARTNER_MESSAGES
-from common.db import utcnow
 from common.errors import ValidationError
 from reservations_service.booking import partner_fields
 from reservations_service.lifecycle import Status, transition

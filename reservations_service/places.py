@@ -1,5 +1,5 @@
 """Place use-cases: the catalogue admins manage, and its availability."""
-from common.db import utcnow
+from common.clock import utcnow
 from common.errors import Conflict, NotFound
 from reservations_service.models import Place
 from reservations_service.repository import PlaceRepository, ReservationRepository

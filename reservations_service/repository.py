@@ -1,8 +1,8 @@
 """Persistence of places and reservations behind repositories (SQLAlchemy)."""
 import sqlalchemy as sa
 
-from common import events as common_events
-from common.repository import SqlRepository
+from common.storage import outbox as common_events
+from common.storage.repository import SqlRepository
 from reservations_service.lifecycle import BLOCKING, Status
 from reservations_service.models import Place, ProcessedEvent, Reservation
 
@@ -130,7 +130,7 @@ _OCCUPIED = {excluding: _occupied_query(excluding) for excluding in (False, True
 
 
 class ProcessedEvents(common_events.ProcessedEvents):
-    """Events this service has applied (see common.events.ProcessedEvents)."""
+    """Events this service has applied (see common.storage.outbox.ProcessedEvents)."""
 
     def __init__(self, session):
         super().__init__(session, ProcessedEvent)

@@ -6,7 +6,6 @@ import kombu
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.config import section
 from common.contracts.actors import load_actor
 from common.contracts.partners import PARTNER_MESSAGES
@@ -25,16 +24,17 @@ from common.contracts.reservations import (
     ReservationRefSchema,
     ReservationSchema,
 )
-from common.db import Database
-from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
-from common.events import Outbox
-from common.inbox import UnprocessableEvent, consumes, handles
-from common.logging import RequestContext
-from common.metrics import Metrics, count_sweep_failure
-from common.rpc import TimedServiceRpc, rpc
+from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
+from common.runtime.database import Database
+from common.runtime.dead_letters import DeadLetterQueue
+from common.runtime.inbox import UnprocessableEvent, consumes, handles
+from common.runtime.logging import RequestContext
+from common.runtime.metrics import Metrics, count_sweep_failure
+from common.runtime.outbox_relay import Outbox
+from common.runtime.rpc import TimedServiceRpc, rpc
+from common.runtime.timers import configured_timer
 from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
-from common.timers import configured_timer
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
 from reservations_service.partners import PartnerDesk

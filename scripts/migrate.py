@@ -2,7 +2,7 @@
 import logging
 
 from common import config as bookify_config
-from common.migrations import upgrade
+from common.storage.migrations import upgrade
 
 # nameko service name -> package holding its migrations; later services add themselves here.
 MIGRATED_SERVICES = {

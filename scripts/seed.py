@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from auth_service import seed as auth_seed
 from auth_service.passwords import Passwords
 from common import config as bookify_config
-from common.db import Sessions
+from common.storage.engines import Sessions
 from reservations_service import seed as reservations_seed
 
 

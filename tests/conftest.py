@@ -19,8 +19,8 @@ from argon2 import PasswordHasher  # noqa: E402
 from auth_service.passwords import Passwords  # noqa: E402
 from auth_service.seed import seed  # noqa: E402
 from common import config as bookify_config  # noqa: E402
-from common.db import Sessions  # noqa: E402
-from common.migrations import upgrade  # noqa: E402
+from common.storage.engines import Sessions  # noqa: E402
+from common.storage.migrations import upgrade  # noqa: E402
 
 MARIADB_SERVER = os.environ.get("BOOKIFY_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 BACKENDS = ["sqlite", "mariadb"]

@@ -1,5 +1,5 @@
 """Alembic environment of the auth database."""
 from auth_service.models import Base
-from common.migrations import run_env
+from common.storage.migrations import run_env
 
 run_env(Base.metadata)

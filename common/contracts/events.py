@@ -1,7 +1,7 @@
 """Every event Bookify publishes, one schema per event type, owned by the service that
 emits it (docs/events.md). Producers validate what they record against it
-(`common.events.EventRecorder`); consumers load what they receive with the same schema
-(`common.inbox`). `VARIANTS` holds one example of every shape a producer can emit; the
+(`common.storage.outbox.EventRecorder`); consumers load what they receive with the same schema
+(`common.runtime.inbox`). `VARIANTS` holds one example of every shape a producer can emit; the
 contract test (tests/service/test_event_contracts.py) sends each to every consumer bound
 to its type, through the real broker, so a producer change no consumer expects fails there.
 

@@ -5,7 +5,7 @@ from werkzeug.wrappers import Response
 
 from common.config import section
 from common.errors import NotFound
-from common.metrics import exposition
+from common.runtime.metrics import exposition
 from gateway.http import json_response
 from gateway.openapi import build_spec
 from gateway.routing import route

@@ -1,5 +1,5 @@
 """Alembic environment of the payments database."""
-from common.migrations import run_env
+from common.storage.migrations import run_env
 from payments_service.models import Base
 
 run_env(Base.metadata)

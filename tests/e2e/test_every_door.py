@@ -21,7 +21,7 @@ from marshmallow import fields
 from nameko.rpc import Rpc
 from nameko.standalone.rpc import ClusterRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 import gateway.service  # noqa: F401  (declares every route)
 from common.contracts.auth import (
     LoginSchema,

@@ -53,7 +53,7 @@ def test_free_text_refuses_control_characters_over_http(api):
 def test_free_text_refuses_control_characters_from_the_shell(api):
     name = f"Shell room {uuid.uuid4().hex[:6]}"
     output = nameko_shell(api, "\n".join([
-        "import common.rpc  # our errors arrive typed, as docs/operators.md begins",
+        "import common.runtime.rpc  # our errors arrive typed, as docs/operators.md begins",
         "from common.errors import ValidationError",
         "def refused(call):",
         "    try:",

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import kombu
 from nameko.standalone.rpc import ClusterRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from common.contracts.payments import MAX_AMOUNT
 from tests.e2e.test_booking_api import _error, at  # noqa: E402  (the booking journeys' helpers)
 

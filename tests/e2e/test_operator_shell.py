@@ -67,7 +67,7 @@ def test_operator_cancels_refunds_and_the_audit_trail_names_them(api):
     reservation = booked.json()
     operator = f"ops-{uuid.uuid4().hex[:6]}"
     output = nameko_shell(api, "\n".join([
-        "import common.rpc",
+        "import common.runtime.rpc",
         f"n.rpc.context_data['operator'] = '{operator}'",
         f"found = n.rpc.reservations.list_reservations({{'place_id': {place['id']}, 'status': 'confirmed'}})",
         "print('found', [r['id'] for r in found['items']])",

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from common.db import utcnow
+from common.clock import utcnow
 from common.errors import Conflict, ServiceUnavailable, SlotUnavailable
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from payments_service.charges import Charges
 from payments_service.models import OutboxMessage as PaymentOutbox
 from payments_service.repository import PaymentRepository

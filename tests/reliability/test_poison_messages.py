@@ -11,8 +11,8 @@ import kombu
 import pytest
 from nameko.standalone.rpc import ServiceRpcClient
 
-from common.dead_letters import DeadLetterQueue
 from common.errors import ServiceUnavailable
+from common.runtime.dead_letters import DeadLetterQueue
 from notifications_service.notifier import Notifier
 from reservations_service.partners import PartnerDesk
 from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)

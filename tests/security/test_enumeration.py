@@ -13,7 +13,7 @@ from auth_service.accounts import AccountPolicy, Accounts
 from auth_service.models import OutboxMessage
 from auth_service.passwords import Passwords
 from common.errors import Unauthenticated
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from common.tokens import TokenCodec, TokenSettings
 from tests.security.conftest import error_of
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ServiceRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from notifications_service.models import Notification
 from notifications_service.service import NotificationsService
 from tests.conftest import drop_databases, migrated

@@ -4,7 +4,7 @@ import jwt
 import pytest
 from nameko.standalone.rpc import ServiceRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from auth_service.service import AuthService
 from common.errors import Conflict, RateLimited, Unauthenticated, ValidationError
 from common.permissions import PERMISSIONS

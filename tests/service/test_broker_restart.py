@@ -10,7 +10,7 @@ from nameko.testing.services import entrypoint_hook
 
 from auth_service.models import OutboxMessage
 from auth_service.service import AuthService
-from common.events import OutboxRelay
+from common.runtime.outbox_relay import OutboxRelay
 from tests.service.amqp_probe import EventProbe
 
 

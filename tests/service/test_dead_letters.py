@@ -1,7 +1,7 @@
 """A dead-letter queue keeps whatever it is given, on the real broker: kombu refuses a `str`
 body with content_encoding "binary" (LookupError: unknown encoding: binary), which once
 turned a failed park into a requeue loop."""
-from common.dead_letters import DeadLetterQueue
+from common.runtime.dead_letters import DeadLetterQueue
 
 
 def test_str_and_bytes_bodies_are_both_kept_whole_with_the_reason(rabbit_config):

@@ -18,8 +18,8 @@ from nameko.testing.services import entrypoint_waiter
 
 from auth_service.service import AuthService
 from common.contracts.events import EVENTS, VARIANTS, variants_of
-from common.dead_letters import DeadLetterQueue
-from common.inbox import PolicyConsumer, PolicyEventHandler, event_dead_letters
+from common.runtime.dead_letters import DeadLetterQueue
+from common.runtime.inbox import PolicyConsumer, PolicyEventHandler, event_dead_letters
 from gateway.grpc_server import GrpcGatewayService
 from gateway.service import GatewayService
 from notifications_service.service import NotificationsService

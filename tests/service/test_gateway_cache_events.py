@@ -5,8 +5,8 @@ from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
 from nameko.testing.utils import get_extension
 
-from common.events import envelope
 from common.permissions import Principal
+from common.storage.outbox import envelope
 from gateway.principals import Authentication
 from gateway.service import GatewayService
 from tests.e2e.conftest import free_port

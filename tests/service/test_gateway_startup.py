@@ -10,7 +10,7 @@ from kombu import Queue
 from nameko.exceptions import ReplyQueueExpiredWithPendingReplies
 from nameko.rpc import get_rpc_exchange
 
-from common.rpc import StartupSafeReplyListener
+from common.runtime.rpc import StartupSafeReplyListener
 from gateway.service import GatewayService
 from tests.e2e.conftest import free_port
 

@@ -1,4 +1,4 @@
-"""gateway/grpc_transport.py on a real HTTP/2 connection: responses go out when they are
+"""common/runtime/grpc_transport.py on a real HTTP/2 connection: responses go out when they are
 ready, not at the connection's next poll; streamed messages arrive as they are produced; a
 call's deadline is one timer that ends it with DEADLINE_EXCEEDED.
 
@@ -17,8 +17,8 @@ from nameko_grpc.errors import GrpcError
 from nameko_grpc.streams import ReceiveStream
 
 from common import errors
+from common.runtime.grpc_transport import Grpc, Refused, WakingGrpcServer, WakingSendStream
 from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
-from gateway.grpc_transport import Grpc, Refused, WakingGrpcServer, WakingSendStream
 from tests.fakes.localstripe import free_port
 
 reservations_api = Grpc.implementing(reservations_pb2_grpc.ReservationsStub)

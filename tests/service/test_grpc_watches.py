@@ -16,8 +16,8 @@ from nameko_grpc.errors import GrpcError
 
 from common import config as bookify_config
 from common.errors import EXPECTED_ERRORS, NotFound, Unauthenticated
-from common.events import envelope
-from common.rpc import rpc
+from common.runtime.rpc import rpc
+from common.storage.outbox import envelope
 from common.tokens import TokenCodec, TokenSettings
 from gateway.grpc_generated import reservations_pb2, reservations_pb2_grpc
 from gateway.grpc_server import GrpcGatewayService

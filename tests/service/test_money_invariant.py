@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 from nameko.standalone.rpc import ServiceRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 import reservations_service.service as reservations_module
 from common.errors import Conflict, PaymentDeclined, ValidationError
 from payments_service.models import Payment

@@ -10,7 +10,7 @@ import pytest
 from nameko.testing.services import entrypoint_waiter
 
 from common.errors import ValidationError
-from common.inbox import event_dead_letters
+from common.runtime.inbox import event_dead_letters
 from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)
     MAX_ATTEMPTS,
     dispatch,

@@ -7,10 +7,10 @@ import pytest
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ClusterRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from auth_service.service import AuthService
 from common.errors import ValidationError
-from common.rpc import TimedServiceRpc
+from common.runtime.rpc import TimedServiceRpc
 
 
 class ScriptedCaller:

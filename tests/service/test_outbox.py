@@ -6,7 +6,8 @@ from nameko.testing.services import entrypoint_hook
 
 from auth_service.models import OutboxMessage
 from auth_service.service import AuthService
-from common.events import EventRecorder, OutboxRelay
+from common.runtime.outbox_relay import OutboxRelay
+from common.storage.outbox import EventRecorder
 from tests.conftest import first_words
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.service.amqp_probe import EventProbe

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import kombu
 import pytest
 
-from common.dead_letters import DeadLetterQueue
+from common.runtime.dead_letters import DeadLetterQueue
 from reservations_service.places import Places
 from reservations_service.service import PARTNER_DEAD_LETTERS, ReservationsService
 from tests.service.amqp_probe import EventProbe

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import stripe
 from nameko.standalone.rpc import ServiceRpcClient
 
-import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+import common.runtime.rpc  # noqa: F401  (registers our errors so they arrive typed)
 from common.errors import (
     Conflict,
     NotFound,

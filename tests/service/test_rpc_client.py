@@ -1,4 +1,4 @@
-"""Our RPC client and entrypoint (common/rpc.py) between real containers on the real
+"""Our RPC client and entrypoint (common/runtime/rpc.py) between real containers on the real
 broker: typed errors, unknown services, deadlines, correlation under concurrency, the reply
 queue declared once rather than per call, connections dropped by the broker, and
 interworking with stock nameko on either side."""
@@ -24,7 +24,7 @@ from nameko.testing.services import entrypoint_hook
 from nameko.testing.utils import get_extension
 
 from common import errors
-from common.rpc import RpcPublisher, StartupSafeReplyListener, TimedServiceRpc, rpc
+from common.runtime.rpc import RpcPublisher, StartupSafeReplyListener, TimedServiceRpc, rpc
 
 MANAGEMENT = "http://127.0.0.1:15672/api"
 MANAGEMENT_AUTH = ("guest", "guest")

@@ -6,7 +6,7 @@ import pytest
 from auth_service.accounts import AccountPolicy, Accounts
 from auth_service.models import OutboxMessage
 from auth_service.throttling import ThrottlePolicy
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from common.tokens import TokenCodec, TokenSettings
 
 SECRET = "unit-test-secret-that-is-long-enough-0123456789"

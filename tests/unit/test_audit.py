@@ -1,7 +1,8 @@
 """What the operator audit keeps of a call: a usable name and arguments without secrets."""
 import json
 
-from common.audit import MAX_ARGUMENTS_CHARS, REDACTED, UNNAMED, describe_arguments, operator_name, redact
+from common.runtime.audit import UNNAMED, operator_name
+from common.storage.audit import MAX_ARGUMENTS_CHARS, REDACTED, describe_arguments, redact
 
 
 def test_secret_fields_are_redacted_at_any_depth():

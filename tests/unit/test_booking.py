@@ -14,7 +14,7 @@ from common.errors import (
     SlotUnavailable,
     ValidationError,
 )
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage, Reservation
 from reservations_service.places import Places

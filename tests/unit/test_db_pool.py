@@ -3,7 +3,7 @@ without a ping per transaction."""
 import pytest
 import sqlalchemy as sa
 
-from common import db
+from common.storage import engines as db
 from tests.conftest import MARIADB_SERVER
 
 

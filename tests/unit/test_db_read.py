@@ -5,7 +5,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.db import Base, Sessions, ensure_database
+from common.storage.base import Base
+from common.storage.engines import Sessions, ensure_database
 from tests.conftest import BACKENDS, database_template, drop_databases
 
 

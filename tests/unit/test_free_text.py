@@ -7,8 +7,8 @@ import inspect
 import pytest
 from marshmallow import fields
 
-from common import audit
 from common.errors import ValidationError
+from common.runtime import audit
 from common.schemas import LenientSchema, MultilineText, PrintableText, Schema
 
 CONTRACTS = ["auth", "notifications", "partners", "payments", "reservations"]

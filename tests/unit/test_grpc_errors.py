@@ -6,8 +6,8 @@ from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
+from common.runtime.grpc_transport import Refused
 from gateway.grpc_server import grpc_error, translating_errors
-from gateway.grpc_transport import Refused
 
 
 @pytest.mark.parametrize("error,code", [
@@ -46,7 +46,7 @@ def test_a_grpc_error_passes_unchanged():
 
 
 def test_a_callers_mistake_is_refused_with_its_status_and_one_warning_without_traceback(caplog):
-    """Returned, not raised: nameko would log a raised one with its traceback (gateway/grpc_transport.py)."""
+    """Returned, not raised: nameko would log a raised one with its traceback (common/runtime/grpc_transport.py)."""
     @translating_errors
     def login(request, context):
         raise errors.Unauthenticated("Wrong email or password")

@@ -1,4 +1,4 @@
-"""The consumer policy's decisions (common/inbox.py), one class at a time: how long to wait,
+"""The consumer policy's decisions (common/runtime/inbox.py), one class at a time: how long to wait,
 when to give up, how bodies are judged, and that a broker refusing to take a parked message
 makes the consumer back off, never requeue it straight back."""
 import json
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from common.errors import ServiceUnavailable
-from common.inbox import ATTEMPTS, PolicyEventHandler, RetryPolicy, UnprocessableEvent, decode
+from common.runtime.inbox import ATTEMPTS, PolicyEventHandler, RetryPolicy, UnprocessableEvent, decode
 
 
 def test_waits_double_up_to_the_ceiling():

@@ -9,20 +9,21 @@ import eventlet
 import sqlalchemy as sa
 from nameko.rpc import Rpc
 
-from common import logging as observability
+from common import logs as observability
 from common.contracts.events import variants_of
-from common.events import EventRecorder, OutboxRelay
-from common.logging import (
+from common.logs import (
     HEADER,
     ContextFilter,
     JsonFormatter,
-    RequestContext,
     bound,
     correlation_headers,
     correlation_id_from,
     current_correlation_id,
     valid_correlation_id,
 )
+from common.runtime.logging import RequestContext
+from common.runtime.outbox_relay import OutboxRelay
+from common.storage.outbox import EventRecorder
 from reservations_service.models import OutboxMessage
 
 
@@ -217,7 +218,7 @@ def test_an_event_carries_the_id_of_the_request_that_recorded_it_through_the_out
 
 
 def test_an_expected_error_is_one_line_and_a_bug_keeps_its_traceback():
-    from common.logging import ExpectedErrorFilter
+    from common.logs import ExpectedErrorFilter
     try:
         raise ValueError("caller's mistake")
     except ValueError:

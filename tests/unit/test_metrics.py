@@ -15,8 +15,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from common.errors import NotFound
-from common.events import Outbox
-from common.metrics import REGISTRY, Metrics, count_notification, count_sweep_failure
+from common.runtime.metrics import REGISTRY, Metrics, count_notification, count_sweep_failure
+from common.runtime.outbox_relay import Outbox
 from gateway.http import route_label
 from gateway.routes.system import SystemRoutes
 
@@ -136,7 +136,7 @@ def test_a_taken_port_is_logged_and_the_service_runs_on_without_metrics(caplog):
         taken.listen()
         port = taken.getsockname()[1]
         provider = _metrics("metrics-test-taken", address="127.0.0.1", ports={"metrics-test-taken": port})
-        with caplog.at_level(logging.ERROR, logger="common.metrics"):
+        with caplog.at_level(logging.ERROR, logger="common.runtime.metrics"):
             provider.start()
         provider.stop()
     assert f"cannot listen on 127.0.0.1:{port}" in caplog.text

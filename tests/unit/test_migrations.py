@@ -3,7 +3,7 @@ MariaDB: a model change without its migration fails here, not in production."""
 import pytest
 from alembic import command
 
-from common.migrations import alembic_config, upgrade
+from common.storage.migrations import alembic_config, upgrade
 from scripts.migrate import MIGRATED_SERVICES
 from tests.conftest import drop_databases
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from common.contracts.payments import MAX_AMOUNT
 from common.errors import Conflict, ServiceUnavailable, ValidationError
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage, Reservation
 from reservations_service.partners import PartnerDesk

@@ -6,7 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from common.migrations import upgrade
+from common.storage.migrations import upgrade
 from tests.conftest import drop_databases
 
 NOW = "2027-01-01 10:00:00.000000"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from common.events import EventRecorder
+from common.storage.outbox import EventRecorder
 from notifications_service.delivery import DEAD, DEFER, DONE, RETRY, Deliveries, RetryPolicy
 from notifications_service.models import Notification, OutboxMessage
 from notifications_service.providers import ProviderPermanentError, ProviderTemporaryError

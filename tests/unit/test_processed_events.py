@@ -1,9 +1,9 @@
-"""common.events.ProcessedEvents.claim on both databases: the first claim of an event wins,
+"""common.storage.outbox.ProcessedEvents.claim on both databases: the first claim of an event wins,
 a repeat is refused without spoiling the transaction it runs in, and on MariaDB and SQLite
 it is one INSERT (no savepoint)."""
 import sqlalchemy as sa
 
-from common.db import utcnow
+from common.clock import utcnow
 from reservations_service.models import ProcessedEvent
 from reservations_service.repository import ProcessedEvents
 from tests.conftest import first_words

@@ -5,8 +5,8 @@ import nameko
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from common.db import Sessions
 from common.errors import ServiceUnavailable
+from common.storage.engines import Sessions
 from gateway.routes.system import READY_SERVICES, SystemRoutes
 
 UNREACHABLE_BROKER = "amqp://guest:guest@127.0.0.1:1/"  # nothing listens on port 1

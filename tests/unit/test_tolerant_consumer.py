@@ -2,7 +2,8 @@
 the broker redelivers the message. Our RPC and event entrypoints share that consumer."""
 import pytest
 
-from common.rpc import EventHandler, RpcResponder, TolerantConsumer
+from common.runtime.consumers import EventHandler, TolerantConsumer
+from common.runtime.rpc import RpcResponder
 
 
 class BrokenMessage:

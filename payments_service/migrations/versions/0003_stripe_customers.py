@@ -10,7 +10,7 @@ from typing import Sequence, Union
 from alembic import op
 import sqlalchemy as sa
 
-import common.db
+import common.storage.base
 
 
 # revision identifiers, used by Alembic.
@@ -26,8 +26,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('customer_id', sa.String(length=255), nullable=False),
     sa.Column('payment_method', sa.String(length=255), nullable=True),
-    sa.Column('created_at', common.db.UtcDateTime(), nullable=False),
-    sa.Column('updated_at', common.db.UtcDateTime(), nullable=False),
+    sa.Column('created_at', common.storage.base.UtcDateTimeColumn(), nullable=False),
+    sa.Column('updated_at', common.storage.base.UtcDateTimeColumn(), nullable=False),
     sa.PrimaryKeyConstraint('user_id'),
     sa.UniqueConstraint('customer_id')
     )

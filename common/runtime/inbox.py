@@ -30,10 +30,11 @@ from nameko.events import BROADCAST, SERVICE_POOL
 from nameko.messaging import Consumer as NamekoConsumer
 
 from common.contracts.events import schema_of
-from common.dead_letters import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, DeadLetterQueue
 from common.errors import EXPECTED_ERRORS, ServiceTimeout, ServiceUnavailable, ValidationError
-from common.metrics import count_parked
-from common.rpc import EventHandler, TolerantConsumer, rpc
+from common.runtime.consumers import EventHandler, TolerantConsumer
+from common.runtime.dead_letters import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, DeadLetterQueue
+from common.runtime.metrics import count_parked
+from common.runtime.rpc import rpc
 from common.schemas import LimitSchema
 
 log = logging.getLogger(__name__)

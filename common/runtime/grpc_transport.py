@@ -59,7 +59,7 @@ from nameko_grpc.ssl import SslConfig
 from nameko_grpc.streams import ReceiveStream, SendStream
 
 from common.errors import EXPECTED_ERRORS
-from common.logging import CONTEXT_KEY, bound
+from common.logs import CONTEXT_KEY, bound
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,6 @@ import kombu.serialization
 import nameko
 from eventlet.queue import LifoQueue
 from kombu.exceptions import OperationalError
-from kombu.transport.pyamqp import Transport as PyAmqpTransport
-from nameko.amqp.consume import Consumer
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
@@ -53,7 +51,6 @@ from nameko.constants import (
     MAX_WORKERS_CONFIG_KEY,
     NON_PERSISTENT,
 )
-from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import (
     ContainerBeingKilled,
     IncorrectSignature,
@@ -71,20 +68,14 @@ from nameko.rpc import ReplyListener, RpcConsumer, get_rpc_exchange
 from nameko.rpc import Rpc as NamekoRpc
 
 from common import errors
+from common.runtime.consumers import _CONNECTION_ERRORS, TolerantConsumer
 
 _log = logging.getLogger(__name__)
-
-# "This connection is broken; use another one": socket errors, connection.close from the
-# broker, a channel used after its connection died, a connection kombu could not open.
-_CONNECTION_ERRORS = tuple(dict.fromkeys((OSError, OperationalError, *PyAmqpTransport.connection_errors,
-                                         *PyAmqpTransport.recoverable_connection_errors)))
 
 for _error in (*errors.EXPECTED_ERRORS, errors.ServiceUnavailable, errors.ServiceTimeout,
                errors.PayloadTooLarge):
     deserialize_to_instance(_error)
 
-
-# --------------------------------------------------------------------------- publishing
 
 class Outgoing:
     """One message to publish, kept until the broker confirms it, so that it can be
@@ -339,8 +330,6 @@ class RpcPublisher(SharedExtension):
         self.stop()
 
 
-# ------------------------------------------------------------------------------- caller
-
 class StartupSafeReplyListener(ReplyListener):
     """nameko's reply listener - one consumer per container on one reply queue, replies
     matched to waiting calls by correlation id - with these fixes:
@@ -578,36 +567,6 @@ def call_with_deadline(method, service_name, timeout, *args, **kwargs):
     except (OperationalError, ConnectionError) as error:
         raise errors.ServiceUnavailable("The message broker is unreachable",
                                         {"service": service_name}) from error
-
-
-# ------------------------------------------------------------------------------- callee
-
-class TolerantConsumer(Consumer):
-    """nameko's consumer, but an ack or requeue on a connection that just died is a no-op
-    for any connection error, not only amqp's (the broker redelivers the message)."""
-
-    def ack_message(self, message):
-        try:
-            super().ack_message(message)
-        except _CONNECTION_ERRORS:
-            pass
-
-    def requeue_message(self, message):
-        try:
-            super().requeue_message(message)
-        except _CONNECTION_ERRORS:
-            pass
-
-
-class EventHandler(NamekoEventHandler):
-    """nameko's `@event_handler`, acking through `TolerantConsumer`: nameko's consumer let
-    a BrokenPipeError from acking on a connection the broker had just dropped escape the
-    worker, which killed the whole container. The broker redelivers the event instead."""
-
-    consumer_cls = TolerantConsumer
-
-
-event_handler = EventHandler.decorator
 
 
 class RpcResponder(RpcConsumer):

@@ -1,55 +1,17 @@
-"""Database access: engines tuned for MariaDB/MySQL and SQLite, transactions, and the
-nameko DependencyProvider that hands each worker its service's own database."""
+"""Engines tuned for MariaDB/MySQL and SQLite, and `Sessions`: the unit of work
+(transaction) and the unit of work that only reads."""
 import logging
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
-import nameko
 import pymysql
 import sqlalchemy as sa
-from nameko.extensions import DependencyProvider
-from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from common import config as bookify_config
 from common.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class UtcDateTime(sa.TypeDecorator):
-    """Aware UTC datetimes in Python, naive UTC in the column (MySQL DATETIME has no zone)."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "mysql":  # keep microseconds: DATETIME alone drops them
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(sa.DateTime())
-
-    def process_bind_param(self, value, dialect):
-        if value is not None:
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given; use an aware UTC time")
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        return value.replace(tzinfo=UTC) if value is not None else None
-
-
-def utcnow():
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base every service's models derive from (each has its own metadata)."""
-
-    __abstract__ = True
-
 
 # A pooled connection idle longer than this is pinged before use: MariaDB may have dropped it
 # (wait_timeout, a restart) while nobody looked. Busy connections are not pinged (below).
@@ -275,31 +237,3 @@ def _rollback(session):
         session.rollback()
     except Exception:  # noqa: BLE001 - the connection is already gone; the server rolls back
         log.debug("rollback on a lost connection failed", exc_info=True)
-
-
-class Database(DependencyProvider):
-    """Gives workers `Sessions` on the service's own database (DATABASE_URL template)."""
-
-    def __init__(self, service_name=None):
-        self.service_name = service_name
-
-    _sessions = None
-
-    @property
-    def sessions(self):
-        # Built on first use: other providers (the outbox) may need it during their own setup.
-        if self._sessions is None:
-            config = nameko.config
-            url = bookify_config.database_url(config, self.service_name or self.container.service_name)
-            self._sessions = Sessions.for_url(url, pool_size=int(config.get("max_workers", 10)) + 2)
-        return self._sessions
-
-    def setup(self):
-        self.sessions  # noqa: B018 -- builds the engine at startup, not on the first request
-
-    def stop(self):
-        if self._sessions is not None:
-            self._sessions.dispose()
-
-    def get_dependency(self, worker_ctx):
-        return self.sessions

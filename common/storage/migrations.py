@@ -3,7 +3,7 @@ and they run against that service's own database (no alembic.ini needed)."""
 from alembic import command, context
 from alembic.config import Config
 
-from common.db import create_engine, ensure_database
+from common.storage.engines import create_engine, ensure_database
 
 
 def alembic_config(package, url):

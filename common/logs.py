@@ -1,43 +1,44 @@
-"""Structured logs and the correlation id: one JSON line per log event, each naming its
-service and the id of the request (or message) that caused it, across every hop.
-
-The id lives in nameko's worker context data under `correlation_id`, which nameko copies
-into the headers of every RPC call and event a worker makes; `RequestContext` makes sure
-each worker has one and exposes it to log records (and to the outbox) through a contextvar.
-"""
+"""Correlation ids and log formatting: the id a request carries through every service,
+bound to each log line, and the one-line JSON format every process writes."""
 import contextvars
 import json
 import logging
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 
-from nameko.events import EventHandler
-from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
-from nameko.web.handlers import HttpRequestHandler
-
 CONTEXT_KEY = "correlation_id"
+
 # nameko's prefix for context data in AMQP headers (nameko.messaging.encode_to_headers).
 HEADER = f"nameko.{CONTEXT_KEY}"
+
 # Incoming HTTP headers that may carry a caller's id, in order of preference.
 REQUEST_HEADERS = ("X-Request-ID", "X-Correlation-ID")
+
 RESPONSE_HEADER = "X-Request-ID"
+
 # gRPC metadata names (lower case), as nameko-grpc puts them in the context data.
 GRPC_REQUEST_ID = "x-request-id"
+
 GRPC_CREDENTIALS = "authorization"
+
 MAX_LENGTH = 128
-QUIET_METHODS = {"ping"}  # logged at DEBUG
+
 # Safe to echo in a header and to grep for: no spaces, quotes or control characters.
 _VALID = re.compile(rf"^[A-Za-z0-9._:@/+=-]{{1,{MAX_LENGTH}}}$")
 
 # Greenlets each get their own contextvars, so under eventlet this is per worker greenthread.
 _correlation_id = contextvars.ContextVar("correlation_id", default=None)
+
 _service = contextvars.ContextVar("service", default=None)
+
 _process_service = None  # one service per `nameko run` process: its name for non-worker lines
 
-log = logging.getLogger(__name__)
+
+def set_process_service(name):
+    """Name this process's service for the lines it logs outside any worker (the first wins)."""
+    global _process_service
+    _process_service = _process_service or name
 
 
 def valid_correlation_id(value):
@@ -139,66 +140,3 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, default=str, ensure_ascii=False)
-
-
-def entrypoint_kind(entrypoint):
-    """rpc, event, http, timer or consume: what kind of call a worker answers."""
-    if isinstance(entrypoint, HttpRequestHandler):
-        return "http"
-    if isinstance(entrypoint, EventHandler):
-        return "event"
-    if isinstance(entrypoint, Timer):
-        return "timer"
-    name = type(entrypoint).__name__.lower()
-    if "grpc" in name:
-        return "grpc"
-    if "rpc" in name:
-        return "rpc"
-    return "consume"
-
-
-class RequestContext(DependencyProvider):
-    """Gives every worker a correlation id (the caller's, carried in the context data, or a
-    new one), binds it to the worker's log lines, and logs one line per call it answers.
-
-    Declared once per service: `request_context = RequestContext()`. HTTP calls are logged by
-    the gateway's own access line, which knows the status; timer ticks and pings only at DEBUG."""
-
-    def setup(self):
-        global _process_service
-        _process_service = _process_service or self.container.service_name
-        self._started = {}
-
-    def worker_setup(self, worker_ctx):
-        # nameko-grpc turns a gRPC call's metadata into context data, which nameko copies into
-        # the headers of every onward call: the caller's credentials must not ride along, and
-        # its x-request-id is its correlation id.
-        worker_ctx.data.pop(GRPC_CREDENTIALS, None)
-        correlation_id = (valid_correlation_id(worker_ctx.data.get(CONTEXT_KEY))
-                          or valid_correlation_id(worker_ctx.data.pop(GRPC_REQUEST_ID, None))
-                          or new_correlation_id())
-        # In the context data, nameko passes it on with every RPC call and event this worker makes.
-        worker_ctx.data[CONTEXT_KEY] = correlation_id
-        binding = bound(correlation_id, worker_ctx.service_name)
-        binding.__enter__()
-        self._started[worker_ctx] = binding, time.perf_counter()
-
-    def worker_result(self, worker_ctx, result=None, exc_info=None):
-        started = self._started.get(worker_ctx)
-        kind = entrypoint_kind(worker_ctx.entrypoint)
-        if started is None or kind == "http":
-            return
-        error = exc_info[1] if exc_info else None
-        outcome = ("ok" if error is None else
-                   "expected_error" if isinstance(error, worker_ctx.entrypoint.expected_exceptions) else "error")
-        # Timer ticks and health probes come every few seconds: at INFO they would drown the rest.
-        quiet = kind == "timer" or worker_ctx.entrypoint.method_name in QUIET_METHODS
-        log.log(logging.DEBUG if quiet else logging.INFO,
-                "%s %s.%s %s", kind, worker_ctx.service_name, worker_ctx.entrypoint.method_name, outcome,
-                extra={"entrypoint": worker_ctx.entrypoint.method_name, "kind": kind, "outcome": outcome,
-                       "duration_ms": round((time.perf_counter() - started[1]) * 1000, 1)})
-
-    def worker_teardown(self, worker_ctx):
-        started = self._started.pop(worker_ctx, None)
-        if started is not None:
-            started[0].__exit__(None, None, None)

@@ -14,8 +14,8 @@ from nameko.extensions import DependencyProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 
 from common.config import section
-from common.events import Outbox
-from common.logging import entrypoint_kind
+from common.runtime.logging import entrypoint_kind
+from common.runtime.outbox_relay import Outbox
 
 log = logging.getLogger(__name__)
 

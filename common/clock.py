@@ -1,0 +1,6 @@
+"""The one clock: aware UTC now."""
+from datetime import UTC, datetime
+
+
+def utcnow():
+    return datetime.now(UTC)
