@@ -9,7 +9,6 @@ import eventlet
 import sqlalchemy as sa
 from nameko.rpc import Rpc
 
-from common import logs as observability
 from common.contracts.events import variants_of
 from common.logs import (
     HEADER,
@@ -21,6 +20,7 @@ from common.logs import (
     current_correlation_id,
     valid_correlation_id,
 )
+from common.runtime import logging as observability
 from common.runtime.logging import RequestContext
 from common.runtime.outbox_relay import OutboxRelay
 from common.storage.outbox import EventRecorder
