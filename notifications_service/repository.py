@@ -47,12 +47,6 @@ class NotificationRepository(SqlRepository[Notification]):
             sa.select(Notification.id).where(Notification.event_id == event_id, Notification.status == "queued")
             .order_by(Notification.id)).all()
 
-    def stalled_ids(self, before, limit=500):
-        """Queued notifications untouched since `before`: their delivery message may be lost."""
-        return self.session.scalars(
-            sa.select(Notification.id).where(Notification.status == "queued", Notification.updated_at < before)
-            .order_by(Notification.id).limit(limit)).all()
-
 
 class ProcessedEvents(common_events.ProcessedEvents):
     """Events this service has applied (see common.storage.outbox.ProcessedEvents)."""

@@ -37,8 +37,3 @@ def transition(current, target):
             f"A {current.value} reservation cannot become {target.value}", {"status": current.value}
         )
     return target
-
-
-def is_final(status):
-    """True when no further transition is possible from `status`."""
-    return not ALLOWED.get(Status(status))

@@ -167,10 +167,3 @@ class PermissionSchema(LenientSchema):
     name = fields.String()
     description = fields.String()
 
-
-class PrincipalSchema(LenientSchema):
-    """What the gateway caches per session: who the caller is and what they may do."""
-
-    user_id = fields.Integer()
-    session_id = fields.String()
-    permissions = fields.List(fields.String())

@@ -18,14 +18,14 @@ log = logging.getLogger(__name__)
 IDLE_PING_SECONDS = 10
 
 
-def create_engine(url, pool_size=12):
+def create_engine(url, pool_size=12, **options):
     """An engine for `url`. Write transactions are serialised per place of contention:
-    MariaDB row locks (READ COMMITTED), SQLite `BEGIN IMMEDIATE` on one pooled connection."""
+    MariaDB row locks (READ COMMITTED), SQLite `BEGIN IMMEDIATE` on one pooled connection.
+    `options` (create_engine's keywords) override ours on MariaDB/MySQL."""
     url = sa.engine.make_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    engine = sa.create_engine(
-        url,
+    tuned = dict(
         pool_size=pool_size,  # sized to nameko's max_workers so workers never churn connections
         max_overflow=4,
         pool_recycle=1800,
@@ -35,6 +35,7 @@ def create_engine(url, pool_size=12):
         pool_reset_on_return=None,
         isolation_level="READ COMMITTED",
     )
+    engine = sa.create_engine(url, **{**tuned, **options})
     _ping_when_idle(engine)
     return engine
 
@@ -51,15 +52,16 @@ class _AutocommitConnection(pymysql.connections.Connection):
         pass
 
 
-def create_read_engine(url, pool_size=12):
+def create_read_engine(url, pool_size=12, **options):
     """The engine of `Sessions.read()`: on MariaDB/MySQL, autocommit connections in read-only
     mode (a write fails: error 1792), so a unit of work that reads costs its statements and
     nothing more; None on SQLite, whose units of work share its one connection anyway."""
     url = sa.engine.make_url(url)
     if url.get_backend_name() == "sqlite":
         return None
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4, pool_recycle=1800,
-                              pool_reset_on_return=None, isolation_level="AUTOCOMMIT")
+    # The same pool settings as the write engine; always autocommit and read-only (below).
+    tuned = {"pool_size": pool_size, "max_overflow": 4, "pool_recycle": 1800, "pool_reset_on_return": None}
+    engine = sa.create_engine(url, **{**tuned, **options, "isolation_level": "AUTOCOMMIT"})
 
     @sa.event.listens_for(engine, "do_connect")
     def _connect(dialect, record, cargs, cparams):
@@ -151,16 +153,20 @@ class Sessions:
     """Opens sessions on one database: `transaction()` is the unit of work, `read()` the
     unit of work that only reads."""
 
-    def __init__(self, engine, read_engine=None):
+    def __init__(self, engine, read_engine=None, session_options=None):
         self.engine = engine
         self.read_engine = read_engine
-        self.factory = sessionmaker(engine, expire_on_commit=False)
-        self._read_factory = sessionmaker(read_engine, expire_on_commit=False) if read_engine else self.factory
+        options = {"expire_on_commit": False, **(session_options or {})}
+        self.factory = sessionmaker(engine, **options)
+        self._read_factory = sessionmaker(read_engine, **options) if read_engine else self.factory
 
     @classmethod
-    def for_url(cls, url, pool_size=12):
-        """`pool_size` connections for `transaction()`, as many for `read()`."""
-        return cls(create_engine(url, pool_size=pool_size), create_read_engine(url, pool_size=pool_size))
+    def for_url(cls, url, pool_size=12, engine_options=None, session_options=None):
+        """`pool_size` connections for `transaction()`, as many for `read()`; `engine_options`
+        go to SQLAlchemy's create_engine over ours (MariaDB/MySQL only: SQLite's are fixed)."""
+        return cls(create_engine(url, pool_size=pool_size, **(engine_options or {})),
+                   create_read_engine(url, pool_size=pool_size, **(engine_options or {})),
+                   session_options)
 
     @contextmanager
     def transaction(self):

@@ -1,8 +1,4 @@
-"""The repository interface services persist through, and its SQLAlchemy implementation.
-
-Domain code depends on `Repository`; swapping the store means another implementation,
-not another domain."""
-from abc import ABC, abstractmethod
+"""The base of every SQLAlchemy repository: one model's rows, inside the caller's session."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -18,24 +14,8 @@ class Page(Generic[T]):
     total: int
 
 
-class Repository(ABC, Generic[T]):
-    """What every repository offers; services add their own queries on top."""
-
-    @abstractmethod
-    def get(self, entity_id) -> T | None: ...
-
-    @abstractmethod
-    def add(self, entity: T) -> T: ...
-
-    @abstractmethod
-    def delete(self, entity: T) -> None: ...
-
-    @abstractmethod
-    def page(self, limit: int, offset: int) -> Page[T]: ...
-
-
-class SqlRepository(Repository[T]):
-    """`Repository` over one SQLAlchemy model, inside the caller's session (unit of work)."""
+class SqlRepository(Generic[T]):
+    """Rows of one SQLAlchemy model, inside the caller's session (the unit of work)."""
 
     model: type
 
