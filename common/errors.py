@@ -1,10 +1,11 @@
-"""The error model every service shares: typed exceptions with a stable code.
-
-Services raise these; the gateway maps each type to an HTTP status in one table
-(gateway/errors.py) and gRPC maps them to status codes. Constructor arguments are
-JSON-safe so the exception survives nameko's RPC serialisation unchanged.
+"""The error model every service shares: typed exceptions with a stable code, and the one
+table (ANSWERS) of what each is at every door: the HTTP status, the gRPC status code, and in
+the metrics and logs an expected outcome (a designed answer: one WARNING line, no traceback,
+`expected_error`). Constructor arguments are JSON-safe so the exception survives nameko's RPC
+serialisation unchanged.
 """
 import json
+from dataclasses import dataclass
 
 
 class BookifyError(Exception):
@@ -97,14 +98,32 @@ class ServiceTimeout(BookifyError):
     code = "service_timeout"
 
 
-# Every type a service may raise across RPC; services list it in expected_exceptions.
-EXPECTED_ERRORS = (
-    ValidationError,
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    SlotUnavailable,
-    PaymentDeclined,
-    RateLimited,
-)
+@dataclass(frozen=True)
+class Answer:
+    http: int
+    grpc: str  # the name of a grpc.StatusCode (this module stays free of grpc)
+
+
+ANSWERS = {
+    ValidationError: Answer(400, "INVALID_ARGUMENT"),
+    Unauthenticated: Answer(401, "UNAUTHENTICATED"),
+    PaymentDeclined: Answer(402, "FAILED_PRECONDITION"),
+    Forbidden: Answer(403, "PERMISSION_DENIED"),
+    NotFound: Answer(404, "NOT_FOUND"),
+    MethodNotAllowed: Answer(405, "UNIMPLEMENTED"),
+    Conflict: Answer(409, "FAILED_PRECONDITION"),
+    SlotUnavailable: Answer(409, "FAILED_PRECONDITION"),
+    PayloadTooLarge: Answer(413, "INVALID_ARGUMENT"),
+    RateLimited: Answer(429, "RESOURCE_EXHAUSTED"),
+    ServiceUnavailable: Answer(503, "UNAVAILABLE"),
+    ServiceTimeout: Answer(504, "DEADLINE_EXCEEDED"),
+}
+
+# Every type a service may raise across RPC, each a designed answer: services list it in
+# expected_exceptions, so none is logged with a traceback or counted as an `error`.
+EXPECTED_ERRORS = tuple(ANSWERS)
+
+
+def answer_of(error):
+    """The Answer for `error` (its own class first, then its bases), or None when it is not ours."""
+    return next((ANSWERS[kind] for kind in type(error).__mro__ if kind in ANSWERS), None)

@@ -48,6 +48,22 @@ def requires(permission):
     return mark
 
 
+def may_see(actor, owner_id, permission):
+    """The one visibility rule: `actor` (an RPC actor dict; None for an operator at the
+    console) may see or act on what `owner_id` owns when it is theirs or they hold
+    `permission` (e.g. "payments:read_any"). Callers answer NotFound otherwise, never
+    Forbidden: someone else's things are not revealed to exist."""
+    return actor is None or actor["user_id"] == owner_id or permission in actor.get("permissions", ())
+
+
+def owner_filter(actor, requested_user_id, permission):
+    """The user a listing is limited to by the same rule: whoever was asked for, for an operator
+    or a holder of `permission`; the actor themself otherwise, whatever they asked for."""
+    if actor is None or permission in actor.get("permissions", ()):
+        return requested_user_id
+    return actor["user_id"]
+
+
 def authorize(principal, permission):
     """Raise Forbidden unless `principal` holds `permission`."""
     if permission and not principal.can(permission):

@@ -1,4 +1,4 @@
-"""The one table from error type to HTTP status, and the single error body shape:
+"""Errors as HTTP responses, by the one table (common/errors.py ANSWERS), in the single body shape:
 {"error": {"code", "message", "details"}}. No handler builds an error by hand."""
 import json
 import logging
@@ -12,20 +12,8 @@ from common import errors
 log = logging.getLogger(__name__)
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
-STATUS = {
-    errors.ValidationError: 400,
-    errors.Unauthenticated: 401,
-    errors.PaymentDeclined: 402,
-    errors.Forbidden: 403,
-    errors.NotFound: 404,
-    errors.MethodNotAllowed: 405,
-    errors.SlotUnavailable: 409,
-    errors.Conflict: 409,
-    errors.PayloadTooLarge: 413,
-    errors.RateLimited: 429,
-    errors.ServiceUnavailable: 503,
-    errors.ServiceTimeout: 504,
-}
+# Error type -> HTTP status, read from the one table (common/errors.py ANSWERS).
+STATUS = {kind: answer.http for kind, answer in errors.ANSWERS.items()}
 
 
 def error_response(exc):
@@ -34,8 +22,7 @@ def error_response(exc):
     if exc is None:
         log.exception("unhandled error in gateway")
         return _json(500, "internal_error", "Something went wrong on our side", {})
-    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
-    response = _json(status, exc.code, exc.message, exc.details)
+    response = _json(errors.answer_of(exc).http, exc.code, exc.message, exc.details)
     if isinstance(exc, errors.RateLimited) and "retry_after" in exc.details:
         response.headers["Retry-After"] = str(exc.details["retry_after"])
     if isinstance(exc, errors.MethodNotAllowed):
@@ -46,7 +33,7 @@ def error_response(exc):
 
 
 def _as_bookify_error(exc):
-    if isinstance(exc, errors.BookifyError) and any(isinstance(exc, kind) for kind in STATUS):
+    if isinstance(exc, errors.BookifyError) and errors.answer_of(exc) is not None:
         return exc
     if isinstance(exc, RequestEntityTooLarge):
         return errors.PayloadTooLarge("The request body is larger than allowed")

@@ -1,7 +1,7 @@
 """The `grpc_gateway` service: Bookify's gRPC API (proto/bookify/v1), served by nameko-grpc.
 It calls the same services by RPC and applies the same permission rules as the HTTP gateway:
 the JWT arrives as metadata `authorization: Bearer <token>`, is verified by the HTTP gateway's
-`Authentication`, and typed errors map to gRPC status codes in one table (GRPC_STATUS).
+`Authentication`, and typed errors map to gRPC status codes by the one table (common/errors.py ANSWERS).
 A caller's mistake (a wrong password, an ended session, bad input) is logged as a WARNING
 without a traceback; only what is our fault is an ERROR.
 
@@ -18,6 +18,7 @@ from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
+from common.contracts.reservations import idempotency_key
 from common.permissions import authorize
 from common.runtime.grpc_transport import Grpc, Refused
 from common.runtime.inbox import handles
@@ -34,21 +35,6 @@ log = logging.getLogger(__name__)
 grpc_auth = Grpc.implementing(auth_pb2_grpc.AuthStub)
 grpc_reservations = Grpc.implementing(reservations_pb2_grpc.ReservationsStub)
 
-# The one table from error type to gRPC status; the first matching type wins (subclasses first).
-GRPC_STATUS = {
-    errors.ValidationError: StatusCode.INVALID_ARGUMENT,
-    errors.PayloadTooLarge: StatusCode.INVALID_ARGUMENT,
-    errors.Unauthenticated: StatusCode.UNAUTHENTICATED,
-    errors.Forbidden: StatusCode.PERMISSION_DENIED,
-    errors.NotFound: StatusCode.NOT_FOUND,
-    errors.SlotUnavailable: StatusCode.FAILED_PRECONDITION,
-    errors.Conflict: StatusCode.FAILED_PRECONDITION,
-    errors.PaymentDeclined: StatusCode.FAILED_PRECONDITION,
-    errors.RateLimited: StatusCode.RESOURCE_EXHAUSTED,
-    errors.ServiceUnavailable: StatusCode.UNAVAILABLE,
-    errors.ServiceTimeout: StatusCode.DEADLINE_EXCEEDED,
-}
-
 WATCH_SNAPSHOT_LIMIT = 100  # the page size cap of list_reservations
 WATCHED_EVENTS = ("reservation_confirmed", "reservation_cancelled", "reservation_expired",
                   "reservation_rescheduled")
@@ -59,13 +45,13 @@ def grpc_error(exc):
     """The GrpcError for any exception; unknown ones become INTERNAL, logged here."""
     if isinstance(exc, GrpcError):
         return exc
-    code = next((code for kind, code in GRPC_STATUS.items() if isinstance(exc, kind)), None)
-    if code is None:
+    answer = errors.answer_of(exc)
+    if answer is None:
         log.error("unhandled error in grpc_gateway", exc_info=exc)
         return GrpcError(StatusCode.INTERNAL, "Something went wrong on our side")
     # `code: message {details}`: the same code and details as the HTTP error body.
     details = f" {json.dumps(exc.details, default=str, sort_keys=True)}" if exc.details else ""
-    return GrpcError(code, f"{exc.code}: {exc.message}{details}")
+    return GrpcError(StatusCode[answer.grpc], f"{exc.code}: {exc.message}{details}")
 
 
 def translating_errors(method):
@@ -156,10 +142,7 @@ class GrpcGatewayService(PermissionCacheEvictions):
         payload = {"place_id": request.place_id, **_present(request, {"start": "start", "end": "end"})}
         if request.payment_method:  # proto3 says "" for unset: a free place needs none
             payload["payment_method"] = request.payment_method
-        key = request.idempotency_key or None
-        if key is not None and not (len(key) <= 255 and key.isprintable()):
-            raise errors.ValidationError("Invalid idempotency_key",
-                                         {"idempotency_key": ["1-255 printable characters."]})
+        key = idempotency_key(request.idempotency_key or None)  # proto3 says "" for unset
         return _reservation(self.reservations.create_reservation(actor, payload, key))
 
     @grpc_reservations

@@ -19,6 +19,7 @@ from common.contracts.notifications import (
     ReplaySchema,
 )
 from common.errors import EXPECTED_ERRORS
+from common.permissions import owner_filter
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
 from common.runtime.inbox import consumes, handles
@@ -140,8 +141,7 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
         Who was told what about a booking: n.rpc.notifications.list_notifications({"reservation_id": 12})"""
         filters = NotificationQuerySchema().load_or_raise(query_or_empty(query))
         actor = load_actor(actor)
-        if actor is not None and READ_ANY not in actor["permissions"]:
-            filters["user_id"] = actor["user_id"]  # their own, whatever they ask
+        filters["user_id"] = owner_filter(actor, filters.get("user_id"), READ_ANY)
         with self.db.transaction() as session:
             page = NotificationRepository(session).search(**filters)
             return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}

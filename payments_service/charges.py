@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common.clock import utcnow
 from common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationError
+from common.permissions import may_see
 from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
 from payments_service.repository import (
     PaymentRepository,
@@ -387,7 +388,7 @@ class Charges:
         payments:read_any it does not exist (NotFound, never Forbidden)."""
         with self.sessions.transaction() as session:
             payment = PaymentRepository(session).get(payment_id)
-        if payment is None or not _may_read(actor, payment):
+        if payment is None or not may_see(actor, payment.user_id, READ_ANY):
             raise NotFound("Payment not found", {"id": payment_id})
         return payment
 
@@ -437,12 +438,6 @@ def _refund_pending(payment, refund):
     return ServiceUnavailable(
         "The refund is not confirmed by Stripe yet; it stays pending until retried or reconciled",
         {"payment_id": payment.id, "refund_id": refund.id, "service": "stripe"})
-
-
-def _may_read(actor, payment):
-    if actor is None:
-        return True
-    return actor["user_id"] == payment.user_id or READ_ANY in actor.get("permissions", ())
 
 
 def _metadata(payment):

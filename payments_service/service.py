@@ -9,7 +9,7 @@ from common.config import require_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.payments import ChargeSchema, PaymentRefSchema, PaymentSchema, RefundSchema, WebhookSchema
 from common.contracts.reservations import ReservationRefSchema
-from common.errors import EXPECTED_ERRORS, ServiceUnavailable
+from common.errors import EXPECTED_ERRORS
 from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
 from common.runtime.database import Database
 from common.runtime.logging import RequestContext
@@ -21,8 +21,6 @@ from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway
 
-# Stripe being down is an expected answer here, not a bug in the service.
-PAYMENT_ERRORS = (*EXPECTED_ERRORS, ServiceUnavailable)
 # How long past the SDK timeout a Stripe call counts as still in flight (a worker may die mid-call).
 CALL_LEASE_MARGIN_SECONDS = 5
 
@@ -56,13 +54,13 @@ class PaymentsService(audit.AuditedService):
     metrics = Metrics()
     stripe = StripeComponents()
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def ping(self, deep=False):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.payments.ping(deep=True)"""
         return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def charge(self, payload):
         """Charge a card for a reservation, once per idempotency_key. Raises PaymentDeclined,
         Conflict (key reused with other terms) or ServiceUnavailable (Stripe silent; stays pending).
@@ -71,7 +69,7 @@ class PaymentsService(audit.AuditedService):
         order = ChargeSchema().load_or_raise(payload)
         return _payment(self._charges().charge(order))
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def refund(self, payment_id, amount=None, reason=None, idempotency_key=None, at_most_remaining=False):
         """Refund part of a payment, or all that is left when amount is None; the same
         idempotency_key again never refunds twice. at_most_remaining=True caps the amount at what
@@ -82,28 +80,28 @@ class PaymentsService(audit.AuditedService):
                                                "at_most_remaining": at_most_remaining})
         return _payment(self._charges().refund(**fields))
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_payment(self, payment_id, actor=None):
         """A payment with its refunds; another user's is NotFound unless payments:read_any.
         Example: n.rpc.payments.get_payment(42)"""
         payment_id = argument(PaymentRefSchema, payment_id=payment_id)
         return _payment(self._charges().get(payment_id, load_actor(actor)))
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def payments_for_reservation(self, reservation_id):
         """Every payment made for a reservation, oldest first.
         Example: n.rpc.payments.payments_for_reservation(12)"""
         fields = ReservationRefSchema().load_or_raise({"reservation_id": reservation_id})
         return [_payment(p) for p in self._charges().for_reservation(fields["reservation_id"])]
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def reconcile(self, payment_id):
         """Ask Stripe what became of a pending payment (or a pending refund) and record it.
         Example: n.rpc.payments.reconcile(42)"""
         fields = PaymentRefSchema().load_or_raise({"payment_id": payment_id})
         return _payment(self._charges().reconcile(fields["payment_id"]))
 
-    @rpc(expected_exceptions=PAYMENT_ERRORS)
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def handle_stripe_webhook(self, payload, signature):
         """Apply a Stripe webhook (the raw body and its Stripe-Signature header), once per event.
         Example: n.rpc.payments.handle_stripe_webhook('{"id": "evt_1", …}', "t=1700000000,v1=5257a8…")"""

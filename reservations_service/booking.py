@@ -30,6 +30,7 @@ from common.errors import (
     SlotUnavailable,
     ValidationError,
 )
+from common.permissions import may_see, owner_filter
 from reservations_service.lifecycle import Status, transition
 from reservations_service.models import Reservation
 from reservations_service.pricing import price
@@ -223,10 +224,7 @@ class Booking:
 
     def search(self, actor, query):
         filters = {k: query.get(k) for k in ("place_id", "status", "frm", "to")}
-        if actor is None or "reservations:read_any" in actor["permissions"]:
-            filters["user_id"] = query.get("user_id")
-        else:
-            filters["user_id"] = actor["user_id"]  # customers see their own, whatever they ask
+        filters["user_id"] = owner_filter(actor, query.get("user_id"), "reservations:read_any")
         with self.sessions.read() as session:
             return ReservationRepository(session).search(query["limit"], query["offset"], **filters)
 
@@ -515,8 +513,7 @@ class Booking:
         """Someone else's reservation is 404, not 403: its existence is not revealed."""
         if reservation is None:
             raise NotFound("Reservation not found")
-        if actor is not None and reservation.user_id != actor["user_id"] \
-                and f"reservations:{intent}_any" not in actor["permissions"]:
+        if not may_see(actor, reservation.user_id, f"reservations:{intent}_any"):
             raise NotFound("Reservation not found")
         return reservation
 

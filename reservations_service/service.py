@@ -12,7 +12,6 @@ from common.contracts.partners import PARTNER_MESSAGES
 from common.contracts.reservations import (
     AvailabilityQuerySchema,
     CancelSchema,
-    IdempotencyKeySchema,
     PlaceCreateSchema,
     PlaceQuerySchema,
     PlaceRefSchema,
@@ -24,6 +23,7 @@ from common.contracts.reservations import (
     ReservationRefSchema,
     ReservationSchema,
 )
+from common.contracts.reservations import idempotency_key as checked_idempotency_key
 from common.errors import EXPECTED_ERRORS
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
@@ -160,7 +160,7 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
                   "payment_method": "pm_card_visa"})"""
         actor = load_actor(actor, required=True)
         fields = ReservationCreateSchema().load_or_raise(payload)
-        key = argument(IdempotencyKeySchema, idempotency_key=idempotency_key)
+        key = checked_idempotency_key(idempotency_key)
         return reservations_out.dump(self._booking().reserve(actor, fields, key))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate
 
+from common.errors import ValidationError
 from common.schemas import (
     Id,
     LenientSchema,
@@ -44,6 +45,16 @@ class IdempotencyKeySchema(Schema):
 
     idempotency_key = fields.String(allow_none=True, load_default=None,
                                     validate=[validate.Length(min=1, max=255), PrintableText])
+
+
+def idempotency_key(value, name="idempotency_key"):
+    """The one check of an Idempotency-Key, at every door (HTTP header, gRPC field, RPC
+    argument): None, or 1-255 printable characters. The error names the field as that door
+    calls it (`Idempotency-Key` for the HTTP header)."""
+    try:
+        return IdempotencyKeySchema().load_or_raise({"idempotency_key": value})["idempotency_key"]
+    except ValidationError:
+        raise ValidationError(f"Invalid {name}", {name: ["1-255 printable characters."]}) from None
 
 
 class PlaceCreateSchema(Schema):

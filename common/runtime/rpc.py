@@ -72,8 +72,7 @@ from common.runtime.consumers import _CONNECTION_ERRORS, TolerantConsumer
 
 _log = logging.getLogger(__name__)
 
-for _error in (*errors.EXPECTED_ERRORS, errors.ServiceUnavailable, errors.ServiceTimeout,
-               errors.PayloadTooLarge):
+for _error in errors.ANSWERS:
     deserialize_to_instance(_error)
 
 

@@ -5,13 +5,11 @@ from common.contracts.reservations import (
     ReservationCreateSchema,
     ReservationQuerySchema,
     ReservationSchema,
+    idempotency_key,
 )
-from common.errors import ValidationError
 from common.permissions import requires
 from common.schemas import page_of
 from gateway.routing import route
-
-MAX_IDEMPOTENCY_KEY = 255
 
 
 class ReservationRoutes:
@@ -21,9 +19,7 @@ class ReservationRoutes:
     def create_reservation(self, call):
         """Book a window and pay for it; 409 slot_unavailable, 402 payment_declined.
         Send an Idempotency-Key header to retry safely."""
-        key = call.request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-            raise ValidationError("Invalid Idempotency-Key", {"Idempotency-Key": ["1-255 printable characters."]})
+        key = idempotency_key(call.request.headers.get("Idempotency-Key"), "Idempotency-Key")
         return self.reservations.create_reservation(call.principal.as_actor(), call.body, key)
 
     @route("GET", "/v1/reservations", tag="reservations", query=ReservationQuerySchema,
