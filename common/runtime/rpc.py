@@ -392,7 +392,7 @@ class StartupSafeReplyListener(ReplyListener):
         """Hand the reply to its caller, then ack it - in a moment, not now.
 
         nameko acked each reply before handing it over: a socket write on the way to every
-        caller, ~0.2 ms on a busy machine. Here the ack runs in a greenthread scheduled
+        caller (its cost: docs/performance.md). Here the ack runs in a greenthread scheduled
         after the woken caller, and acks every reply received so far at once (multiple=True;
         replies are handed over in delivery order, so all of them have been). Until acked,
         a reply is still redelivered if the connection drops, as before.
@@ -636,7 +636,7 @@ class Rpc(NamekoRpc):
 
     The arguments of each request are checked against the method's signature, as nameko
     does, but with the signature read once: nameko's `inspect.getcallargs` read it again
-    for every request, about 5% of a callee's CPU."""
+    for every request (what that cost: docs/performance.md)."""
 
     rpc_consumer = RpcResponder()
 
