@@ -164,6 +164,10 @@ class PermissionCacheEvictions:
     (HTTP and gRPC) that declares `authentication = Authentication()`. A gateway that holds
     calls open (the gRPC watches) re-checks them in `permissions_changed` / `session_ended`."""
 
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    authentication: Authentication
+
+
     @_broadcast("role_changed")
     def forget_all_permissions(self, payload):
         self.authentication.cache.clear()

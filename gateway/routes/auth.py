@@ -1,10 +1,16 @@
 """/v1/auth: register, login (bearer tokens and the Authentication cookie), refresh, logout."""
 from common.contracts.auth import LoginSchema, RefreshSchema, RegisterSchema, TokenPairSchema, UserSchema
+from common.runtime.rpc import TimedClient
 from gateway.http import json_response
+from gateway.principals import Authentication
 from gateway.routing import route
 
 
 class AuthRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    auth: TimedClient
+    authentication: Authentication
+
     @route("POST", "/v1/auth/register", tag="auth", status=201, public=True,
            body=RegisterSchema, response=UserSchema, errors=(409,))
     def register(self, call):

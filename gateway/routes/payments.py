@@ -1,9 +1,13 @@
 """/v1/payments and the Stripe webhook."""
 from common.contracts.payments import PaymentSchema
+from common.runtime.rpc import TimedClient
 from gateway.routing import route
 
 
 class PaymentRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    payments: TimedClient
+
     @route("GET", "/v1/payments/{payment_id}", tag="payments", response=PaymentSchema)
     def get_payment(self, call, payment_id):
         """A payment with its refunds: yours, or any with payments:read_any (else 404)."""

@@ -8,11 +8,15 @@ from common.contracts.reservations import (
     PlaceUpdateSchema,
 )
 from common.permissions import requires
+from common.runtime.rpc import TimedClient
 from common.schemas import page_of
 from gateway.routing import route
 
 
 class PlaceRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    reservations: TimedClient
+
     @route("POST", "/v1/places", tag="places", status=201, body=PlaceCreateSchema, response=PlaceSchema)
     @requires("places:manage")
     def create_place(self, call):

@@ -8,11 +8,15 @@ from common.contracts.reservations import (
     idempotency_key,
 )
 from common.permissions import requires
+from common.runtime.rpc import TimedClient
 from common.schemas import page_of
 from gateway.routing import route
 
 
 class ReservationRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    reservations: TimedClient
+
     @route("POST", "/v1/reservations", tag="reservations", status=201, body=ReservationCreateSchema,
            response=ReservationSchema, errors=(402, 409))
     @requires("reservations:create")

@@ -1,11 +1,17 @@
 """/v1/roles and /v1/permissions: roles as data, editable at runtime."""
 from common.contracts.auth import PermissionSchema, RoleCreateSchema, RoleSchema, RoleUpdateSchema
 from common.permissions import requires
+from common.runtime.rpc import TimedClient
 from common.schemas import PageQuery, page_of
+from gateway.principals import Authentication
 from gateway.routing import route
 
 
 class RoleRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    auth: TimedClient
+    authentication: Authentication
+
     @route("GET", "/v1/roles", tag="roles", query=PageQuery, response=page_of(RoleSchema))
     @requires("roles:read")
     def list_roles(self, call):

@@ -6,6 +6,7 @@ from werkzeug.wrappers import Response
 from common.config import section
 from common.errors import NotFound
 from common.runtime.metrics import exposition
+from common.runtime.rpc import TimedClient
 from gateway.http import json_response
 from gateway.openapi import build_spec
 from gateway.routing import route
@@ -16,6 +17,12 @@ PING_TIMEOUT = 2
 
 
 class SystemRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    auth: TimedClient
+    reservations: TimedClient
+    payments: TimedClient
+    notifications: TimedClient
+
     @route("GET", "/health", tag="system", public=True)
     def health(self, call):
         """Liveness: the gateway process answers."""

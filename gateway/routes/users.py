@@ -8,11 +8,17 @@ from common.contracts.auth import (
     UserUpdateSchema,
 )
 from common.permissions import requires
+from common.runtime.rpc import TimedClient
 from common.schemas import page_of
+from gateway.principals import Authentication
 from gateway.routing import route
 
 
 class UserRoutes:
+    # What this group uses; the gateway service class provides it (tests/unit/test_gateway_groups.py).
+    auth: TimedClient
+    authentication: Authentication
+
     @route("GET", "/v1/users/me", tag="users", response=UserSchema)
     def me(self, call):
         """The caller, with roles and permissions."""
