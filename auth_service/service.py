@@ -9,9 +9,8 @@ from nameko.extensions import DependencyProvider
 from auth_service.accounts import AccountPolicy, Accounts
 from auth_service.models import OperatorCall, OutboxMessage
 from auth_service.passwords import Passwords
-from auth_service.rbac import RoleDirectory
+from auth_service.roles import Roles
 from auth_service.throttling import ThrottlePolicy
-from common.clock import utcnow
 from common.config import require_jwt_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.auth import (
@@ -209,22 +208,15 @@ class AuthService(audit.AuditedService):
         """Roles page by page, each with its permissions and how many users hold it.
         Example: n.rpc.auth.list_roles({"limit": 50, "offset": 0})"""
         page = PageQuery().load_or_raise(query_or_empty(query))
-        with self.db.transaction() as session:
-            roles = RoleDirectory(session).listing(page["limit"], page["offset"])
-            return {"items": [dict(roles_out.dump(role), user_count=count) for role, count in roles.items],
-                    "total": roles.total}
+        roles, total = self._roles().listing(page["limit"], page["offset"])
+        return {"items": [dict(roles_out.dump(role), user_count=count) for role, count in roles], "total": total}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def create_role(self, payload, actor=None):
         """Example: n.rpc.auth.create_role({"name": "Support", "category": "admin",
                  "permissions": ["users:read", "reservations:read_any"]})"""
         fields = RoleCreateSchema().load_or_raise(payload)
-        actor = load_actor(actor)
-        with self.db.transaction() as session:
-            role = RoleDirectory(session).create(
-                fields["name"], fields["category"], fields["permissions"], actor, utcnow())
-            self.events.record(session, "role_changed", role_id=role.id)
-            return roles_out.dump(role)
+        return roles_out.dump(self._roles().create(fields, load_actor(actor)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def update_role(self, role_id, payload, actor=None):
@@ -232,53 +224,38 @@ class AuthService(audit.AuditedService):
         Example: n.rpc.auth.update_role(3, {"permissions": ["users:read"]})"""
         role_id = argument(RoleIdSchema, role_id=role_id)
         changes = RoleUpdateSchema().load_or_raise(payload)
-        actor = load_actor(actor)
-        with self.db.transaction() as session:
-            role = self._roles(session).update(role_id, changes, actor)
-            self.events.record(session, "role_changed", role_id=role.id)
-            return roles_out.dump(role)
+        return roles_out.dump(self._roles().update(role_id, changes, load_actor(actor)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def grant_permission(self, role_id, permission):
         """Add one permission to a role. Example: n.rpc.auth.grant_permission(3, "places:manage")"""
         fields = PermissionChangeSchema().load_or_raise({"role_id": role_id, "permission": permission})
-        with self.db.transaction() as session:
-            role = self._roles(session).grant(fields["role_id"], fields["permission"], None)
-            self.events.record(session, "role_changed", role_id=role.id)
-            return roles_out.dump(role)
+        return roles_out.dump(self._roles().grant(fields["role_id"], fields["permission"]))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def revoke_permission(self, role_id, permission):
         """Remove one permission from a role. Example: n.rpc.auth.revoke_permission(3, "places:manage")"""
         fields = PermissionChangeSchema().load_or_raise({"role_id": role_id, "permission": permission})
-        with self.db.transaction() as session:
-            role = self._roles(session).revoke(fields["role_id"], fields["permission"], None)
-            self.events.record(session, "role_changed", role_id=role.id)
-            return roles_out.dump(role)
+        return roles_out.dump(self._roles().revoke(fields["role_id"], fields["permission"]))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def delete_role(self, role_id, actor=None):
         """Delete a role nobody holds (Conflict otherwise). Example: n.rpc.auth.delete_role(9)"""
-        role_id = argument(RoleIdSchema, role_id=role_id)
-        actor = load_actor(actor)
-        with self.db.transaction() as session:
-            self._roles(session).delete(role_id, actor)
-            self.events.record(session, "role_changed", role_id=role_id)
-
-    def _roles(self, session):
-        """Role use-cases, with the role sign-ups get protected from rename and delete."""
-        return RoleDirectory(session, protected=[self.components.policy.default_role])
+        self._roles().delete(argument(RoleIdSchema, role_id=role_id), load_actor(actor))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_permissions(self, query=None):
         """The permissions a route can demand, page by page, by name.
         Example: n.rpc.auth.list_permissions({"limit": 100})"""
         page = PageQuery().load_or_raise(query_or_empty(query))
-        with self.db.transaction() as session:
-            permissions = RoleDirectory(session).permission_listing(page["limit"], page["offset"])
-            return {"items": PermissionSchema(many=True).dump(permissions.items), "total": permissions.total}
+        permissions = self._roles().permissions(page["limit"], page["offset"])
+        return {"items": PermissionSchema(many=True).dump(permissions.items), "total": permissions.total}
 
     # -- internals ----------------------------------------------------------------------
+
+    def _roles(self):
+        """Role use-cases, with the role sign-ups get protected from rename and delete."""
+        return Roles(self.db, self.events, protected=[self.components.policy.default_role])
 
     def _accounts(self):
         c = self.components
