@@ -37,6 +37,7 @@ from common.contracts.auth import (
 from common.db import Database, utcnow
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.heartbeat import Heartbeat
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import rpc
@@ -83,6 +84,7 @@ class AuthService(audit.AuditedService):
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = AuthComponents()
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)

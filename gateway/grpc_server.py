@@ -18,6 +18,7 @@ from grpc import StatusCode
 from nameko_grpc.errors import GrpcError
 
 from common import errors
+from common.heartbeat import Heartbeat
 from common.inbox import handles
 from common.logging import RequestContext
 from common.metrics import Metrics
@@ -125,6 +126,7 @@ class GrpcGatewayService(PermissionCacheEvictions):
     watches = Watches()  # the open watch_reservations streams of this process
     request_context = RequestContext()  # a correlation id per call, carried to every service
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
 
     # -- Auth ---------------------------------------------------------------------------
 

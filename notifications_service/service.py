@@ -22,6 +22,7 @@ from common.contracts.notifications import (
 from common.db import Database
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.heartbeat import Heartbeat
 from common.inbox import consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_notification
@@ -71,6 +72,7 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = NotificationComponents()
 
     # -- events in ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from common.contracts.reservations import ReservationRefSchema
 from common.db import Database
 from common.errors import EXPECTED_ERRORS, ServiceUnavailable
 from common.events import Outbox
+from common.heartbeat import Heartbeat
 from common.logging import RequestContext
 from common.metrics import Metrics
 from common.rpc import rpc
@@ -54,6 +55,7 @@ class PaymentsService(audit.AuditedService):
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     stripe = StripeComponents()
 
     @rpc(expected_exceptions=PAYMENT_ERRORS)

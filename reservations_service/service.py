@@ -29,6 +29,7 @@ from common.db import Database
 from common.dead_letters import DeadLetterQueue
 from common.errors import EXPECTED_ERRORS
 from common.events import Outbox
+from common.heartbeat import Heartbeat
 from common.inbox import UnprocessableEvent, consumes, handles
 from common.logging import RequestContext
 from common.metrics import Metrics, count_sweep_failure
@@ -93,6 +94,7 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()
