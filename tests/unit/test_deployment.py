@@ -147,13 +147,6 @@ def test_chart_deploys_every_service_with_probes_resources_and_a_non_root_user()
 
     deployment = templates()["deployments.yaml"]
     assert "prometheus.io/scrape" in deployment and "containerPort: {{ $.Values.metrics.port }}" in deployment
-    # Each probe kind's branch defines both probes.
-    branches = re.split(r"\{\{-? (?:if|else if|else)\b[^}]*\}\}", deployment.split("resources:")[0])
-    for kind in ("httpGet", "tcpSocket", "exec"):
-        [branch] = [b for b in branches if kind in b]
-        assert "livenessProbe" in branch and "readinessProbe" in branch, kind
-    assert "path: /health" in deployment and "path: /ready" in deployment
-    assert "scripts.probe" in deployment
     for text in (deployment, templates()["migrations-job.yaml"]):
         assert "toYaml $.Values.podSecurityContext" in text or "toYaml .Values.podSecurityContext" in text
         assert "Values.securityContext" in text and "resources" in text
@@ -162,18 +155,125 @@ def test_chart_deploys_every_service_with_probes_resources_and_a_non_root_user()
     assert container["allowPrivilegeEscalation"] is False
 
 
+def probe_branches():
+    """The probes of deployments.yaml by probe kind: {"http": text, "tcp": text, "rpc": text}."""
+    probes = templates()["deployments.yaml"].split("ports:")[1].split("resources:")[0]
+    http, rest = probes.split("{{- else }}", 1)
+    shared, kinds = rest.split('{{- if eq $svc.probe "tcp" }}')
+    tcp, rpc = kinds.split("{{- else }}")
+    return {"http": http, "tcp": shared + tcp, "rpc": shared + rpc}
+
+
+def probe_of(branch, kind):
+    """The lines of `kind` (livenessProbe or readinessProbe) in a branch: those indented under it."""
+    lines = branch.splitlines()
+    [start] = [n for n, line in enumerate(lines) if line.strip() == f"{kind}:"]
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    body = []
+    for line in lines[start + 1:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
+def test_every_pod_has_both_probes_and_liveness_is_the_pod_s_own():
+    branches = probe_branches()
+    for kind, branch in branches.items():
+        assert "livenessProbe:" in branch and "readinessProbe:" in branch, kind
+    # The gateway: alive when its own process answers HTTP; ready when what it needs answers,
+    # not when every service does (a notifications restart must not unready every gateway).
+    assert "path: /health" in probe_of(branches["http"], "livenessProbe")
+    assert "path: /ready/gateway" in probe_of(branches["http"], "readinessProbe")
+    # Without HTTP: liveness is this pod's heartbeat, never an RPC another replica may answer
+    # nor a TCP connect the kernel accepts for a stuck process.
+    for kind in ("tcp", "rpc"):
+        liveness = probe_of(branches[kind], "livenessProbe")
+        assert '"scripts.probe", {{ $svc.serviceName | quote }}, "--liveness"' in liveness, kind
+        assert "tcpSocket" not in liveness and "--timeout" not in liveness, kind
+    assert "tcpSocket: {port: grpc}" in probe_of(branches["tcp"], "readinessProbe")
+    assert '"scripts.probe", {{ $svc.serviceName | quote }}, "--timeout"' in probe_of(branches["rpc"], "readinessProbe")
+
+
+def test_the_probes_name_each_service_as_nameko_knows_it():
+    from nameko.cli.utils import import_services
+
+    from common.heartbeat import Heartbeat
+
+    for name, entry in values()["services"].items():
+        [service] = import_services(entry["module"])
+        assert entry["serviceName"] == service.name, name
+        if entry["probe"] != "http":  # the heartbeat the liveness probe reads is there
+            assert any(isinstance(attribute, Heartbeat) for attribute in vars(service).values()), name
+
+
+def always_required_secrets():
+    """The Secret keys the chart requires whatever the values say (templates/_helpers.tpl)."""
+    helpers = templates()["_helpers.tpl"]
+    listed = re.search(r"\$required := list ((?:\"\w+\" ?)+)\}\}", helpers).group(1)
+    appended = re.findall(r"\$required = append \$required \"(\w+)\"", helpers)
+    return set(re.findall(r"\"(\w+)\"", listed)) | set(appended)
+
+
 def test_chart_configuration_is_config_yaml_s_and_secrets_come_from_a_secret():
     vals = values()
     known = config_vars()
-    from_secret = set(vals["secrets"]["required"]) | set(vals["secrets"]["optional"])
+    required = always_required_secrets() | set(vals["secrets"]["required"])
+    from_secret = required | set(vals["secrets"]["optional"])
     assert from_secret | set(vals["config"]) <= known
     secretish = {var for var in known if SECRETISH.search(var)}
     assert secretish <= from_secret, f"not read from the Secret: {secretish - from_secret}"
     assert not secretish & set(vals["config"])
-    assert (CHART / "files" / "config.yaml").read_text() == (ROOT / "config.yaml").read_text()
     hook = templates()["migrations-job.yaml"]
     assert '"helm.sh/hook": pre-install,pre-upgrade' in hook and "scripts.migrate" in hook
     assert "HorizontalPodAutoscaler" in templates()["hpa.yaml"]
+
+
+def test_the_secrets_bookify_cannot_run_without_are_required_and_cannot_be_made_optional():
+    # The services refuse to start without JWT_SECRET and STRIPE_WEBHOOK_SECRET; payments need
+    # STRIPE_API_KEY to reach Stripe (STRIPE_API_BASE is empty in the chart); the seed needs the
+    # admin's password; AMQP_URI and BOOKIFY_DB_URL carry credentials.
+    assert always_required_secrets() >= {"JWT_SECRET", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY",
+                                         "BOOKIFY_ADMIN_PASSWORD", "AMQP_URI", "BOOKIFY_DB_URL"}
+    assert values()["config"]["STRIPE_API_BASE"] == ""
+    assert not always_required_secrets() & set(values()["secrets"]["optional"])
+    env = templates()["_helpers.tpl"].split('define "bookify.env"')[1]
+    # Each required key is a secretKeyRef without `optional`; listing one as optional fails.
+    required_ref = env.split("{{- range $required }}")[1].split("{{- end }}")[0]
+    assert "secretKeyRef" in required_ref and "optional" not in required_ref
+    assert re.search(r"\{\{- if has \. \$required \}\}\n\{\{- fail ", env)
+    assert 'required "secrets.name is required' in env
+    # A credential-free endpoint in the values replaces its Secret key.
+    assert '{{- if not .Values.rabbitmq.uri }}{{ $required = append $required "AMQP_URI" }}' in env
+    assert '{{- if not .Values.mysql.url }}{{ $required = append $required "BOOKIFY_DB_URL" }}' in env
+
+
+def test_the_image_is_named_by_the_installer_and_a_tag_is_always_pulled():
+    vals, helpers = values(), templates()["_helpers.tpl"]
+    image = helpers.split('define "bookify.image"')[1].split("{{- end }}\n")[0]
+    assert vals["image"]["tag"] == "" and vals["image"]["digest"] == ""
+    assert "AppVersion" not in image, "no tag by default: appVersion is not what you built"
+    assert re.search(r'required "image\.tag is required[^"]*" \.Values\.image\.tag', image)
+    assert "{{ .Values.image.repository }}@{{ .Values.image.digest }}" in image
+    # pullPolicy: empty in the values, so Always for a tag (it may be pushed again) and
+    # IfNotPresent only for a digest.
+    assert vals["image"]["pullPolicy"] == ""
+    policy = helpers.split('define "bookify.pullPolicy"')[1].split("{{- end }}")[0]
+    branches = re.findall(r"\{\{- (if|else if|else)([^}]*)-\}\}\n([^\n]+)", policy)
+    assert branches == [("if", " .Values.image.pullPolicy ", "{{ .Values.image.pullPolicy }}"),
+                        ("else if", " .Values.image.digest ", "IfNotPresent"), ("else", " ", "Always")]
+    for name in ("deployments.yaml", "migrations-job.yaml"):
+        text = templates()[name]
+        assert re.search(r'imagePullPolicy: \{\{ include "bookify\.pullPolicy" \$?\.? ?\}\}', text), name
+        assert "image.pullPolicy" not in text and "Values.image.tag" not in text, name
+
+
+def test_the_chart_holds_its_config_yaml_itself_equal_to_the_repository_s():
+    packaged = CHART / "files" / "config.yaml"
+    assert not packaged.is_symlink(), "a symlink out of the chart is not packaged with it"
+    assert not [path for path in CHART.rglob("*") if path.is_symlink()]
+    assert packaged.read_text() == (ROOT / "config.yaml").read_text(), (
+        "deploy/helm/bookify/files/config.yaml differs from config.yaml: copy it over")
 
 
 # --- Dockerfile ------------------------------------------------------------------------------
