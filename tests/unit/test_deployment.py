@@ -96,6 +96,89 @@ def test_debug_override_runs_every_service_under_debugpy_on_its_own_port():
         assert config["pathMappings"] == [{"localRoot": "${workspaceFolder}", "remoteRoot": "/app"}]
 
 
+# Compose's own interpolation (the subset these files use): ${VAR}, ${VAR:-default},
+# ${VAR-default}, ${VAR:?message}, ${VAR?message}; $$ is a literal $.
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+
+
+class UnsetRequiredVariable(Exception):
+    pass
+
+
+def interpolate(text, env):
+    def value(match):
+        name, operator, argument = match.groups()
+        current = env.get(name)
+        missing = current is None or (operator and operator.startswith(":") and current == "")
+        if operator and operator.endswith("?"):
+            if missing:
+                raise UnsetRequiredVariable(f"{name}: {argument}")
+            return current
+        if operator and operator.endswith("-") and missing:
+            return argument
+        return current or ""
+
+    return INTERPOLATION.sub(value, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def compose_with(env, *names):
+    """The compose files as compose would read them with `env` for the shell: merged dicts."""
+    return [yaml.safe_load(interpolate((ROOT / name).read_text(), env)) for name in names]
+
+
+BROKER_ACCOUNT = {"RABBITMQ_DEFAULT_USER": "bookify", "RABBITMQ_DEFAULT_PASS": "3c1f0a9e7b"}
+
+
+def test_compose_keeps_rabbitmq_on_an_internal_network_never_published_on_every_interface():
+    [compose, debug] = compose_with(BROKER_ACCOUNT, "docker-compose.yml", "docker-compose.debug.yml")
+    networks = compose["networks"]
+    internal = {name for name, network in networks.items() if (network or {}).get("internal")}
+    rabbitmq = compose["services"]["rabbitmq"]
+    assert "ports" not in rabbitmq and "expose" not in rabbitmq
+    assert rabbitmq["networks"] and set(rabbitmq["networks"]) <= internal
+    assert set(compose["services"]["mariadb"]["networks"]) <= internal and "ports" not in compose["services"]["mariadb"]
+    for name, service in compose["services"].items():
+        if name in ("rabbitmq", "mariadb"):
+            continue
+        # Every other container reaches them over the internal network; one that publishes a
+        # port also sits on a network with a route out (an internal one cannot publish).
+        assert set(service["networks"]) & internal, name
+        if service.get("ports"):
+            assert set(service["networks"]) - internal, name
+    for name, service in debug["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
+        if service.get("ports"):
+            assert set(service.get("networks", [])) - internal, name
+    assert {"127.0.0.1:5672:5672", "127.0.0.1:15672:15672"} == set(debug["services"]["rabbitmq"]["ports"])
+
+
+def test_compose_takes_the_broker_account_from_the_environment_and_refuses_to_start_without_it():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in ("docker-compose.yml", "docker-compose.debug.yml"):  # comments aside
+        assert "guest" not in json.dumps(load(name)), name
+    [compose] = compose_with(BROKER_ACCOUNT, "docker-compose.yml")
+    assert compose["services"]["rabbitmq"]["environment"] == BROKER_ACCOUNT
+    uri = compose["x-bookify"]["environment"]["AMQP_URI"]
+    assert uri == "amqp://bookify:3c1f0a9e7b@rabbitmq:5672/"
+    for name, service in bookify_services(compose).values():  # each one gets it
+        assert service["environment"]["AMQP_URI"] == uri, name
+    raw = yaml.safe_load(text)
+    for variable in BROKER_ACCOUNT:
+        assert f"${{{variable}:?" in raw["services"]["rabbitmq"]["environment"][variable]
+        assert f"${{{variable}:?" in raw["x-bookify"]["environment"]["AMQP_URI"]
+        for env in ({k: v for k, v in BROKER_ACCOUNT.items() if k != variable}, {**BROKER_ACCOUNT, variable: ""}):
+            with pytest.raises(UnsetRequiredVariable, match=variable):
+                compose_with(env, "docker-compose.yml")
+
+
+def test_the_interpolation_above_is_compose_s():
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET} ${UNSET-d} ${EMPTY-d} ${EMPTY:-d} ${SET:?m} $${SET}", env) == "x d  d x ${SET}"
+    with pytest.raises(UnsetRequiredVariable, match="EMPTY: say why"):
+        interpolate("${EMPTY:?say why}", env)
+
+
 # --- Helm chart ------------------------------------------------------------------------------
 
 def values():
