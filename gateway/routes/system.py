@@ -39,8 +39,9 @@ class SystemRoutes:
 
     @route("GET", "/ready/gateway", tag="system", public=True)
     def gateway_ready(self, call):
-        """Readiness of this gateway: 200 when it reaches RabbitMQ and auth answers it, whatever
-        the other services do (the probe a load balancer should use)."""
+        """Readiness of this gateway: RabbitMQ and auth answer it (the load balancer's probe).
+
+        200 whatever reservations, payments or notifications do: only their routes need them."""
         checks = {"broker": self._broker()}
         checks.update((name, self._answers(name)) for name in GATEWAY_NEEDS)
         ready = all(check == "ok" for check in checks.values())

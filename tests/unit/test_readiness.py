@@ -1,4 +1,5 @@
-"""/ready names each dependency: the broker, each service, and each service's database."""
+"""/ready names each dependency: the broker, each service, and each service's database;
+/ready/gateway only what this gateway needs (the broker and auth)."""
 import json
 
 import nameko
@@ -107,3 +108,15 @@ def test_the_gateway_is_not_ready_when_it_cannot_reach_the_broker():
         status, body = _gateway_ready(Gateway())
     assert status == 503 and body["checks"]["broker"].startswith("unavailable: ")
     assert body["checks"]["auth"] == "ok"
+
+
+def test_the_openapi_document_describes_both_readiness_reports():
+    from gateway.openapi import build_spec
+
+    spec = build_spec()
+    for path in ("/ready", "/ready/gateway"):
+        responses = spec["paths"][path]["get"]["responses"]
+        for status in ("200", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Readiness"}, (path, status)
+    assert {"status", "checks"} <= set(spec["components"]["schemas"]["Readiness"]["properties"])
