@@ -36,6 +36,7 @@ from common.contracts.auth import (
 from common.errors import EXPECTED_ERRORS
 from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
 from common.runtime.database import Database
+from common.runtime.heartbeat import Heartbeat
 from common.runtime.logging import RequestContext
 from common.runtime.metrics import Metrics
 from common.runtime.outbox_relay import Outbox
@@ -83,6 +84,7 @@ class AuthService(audit.AuditedService):
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = AuthComponents()
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)

@@ -21,6 +21,7 @@ from common import errors
 from common.contracts.reservations import idempotency_key
 from common.permissions import authorize
 from common.runtime.grpc_transport import Grpc, Refused
+from common.runtime.heartbeat import Heartbeat
 from common.runtime.inbox import handles
 from common.runtime.logging import RequestContext
 from common.runtime.metrics import Metrics
@@ -111,6 +112,7 @@ class GrpcGatewayService(PermissionCacheEvictions):
     watches = Watches()  # the open watch_reservations streams of this process
     request_context = RequestContext()  # a correlation id per call, carried to every service
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
 
     # -- Auth ---------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ SECURITY_HEADERS = {
 }
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')
 _NOT_A_BRACKET = re.compile(rb"[^\[\]{}]++")
-QUIET_ROUTES = {"/health", "/ready", "/metrics"}
+QUIET_ROUTES = {"/health", "/ready", "/ready/gateway", "/metrics"}
 UNMATCHED_ROUTE = "<unmatched>"  # one label for every unknown path: paths are unbounded, labels must not be
 _RULE_PARAMETER = re.compile(r"<(?:[^:<>]+:)?(\w+)>")
 

@@ -22,6 +22,17 @@ class ErrorSchema(LenientSchema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
+class ReadinessSchema(LenientSchema):
+    status = fields.String(required=True, metadata={"example": "ok", "description": "`ok` or `unavailable`"})
+    checks = fields.Dict(required=True, metadata={
+        "description": "Each dependency: `ok`, `unavailable: <why>`, or a service's own report",
+        "example": {"broker": "ok", "auth": "ok"}})
+
+
+# The readiness probes answer 503 with their report, not with the error shape.
+READINESS_PATHS = {"/ready", "/ready/gateway"}
+
+
 # Any path answers a method it does not have with 405; every operation refers to this one answer.
 METHOD_NOT_ALLOWED = {
     "description": MethodNotAllowed.__doc__,
@@ -41,6 +52,7 @@ def build_spec(version="1.0.0"):
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "Authentication"})
     spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("Readiness", schema=ReadinessSchema)
     spec.components.response("MethodNotAllowed", METHOD_NOT_ALLOWED)
     paths = {}
     for route in ROUTES:
@@ -54,11 +66,16 @@ def _operation(route):
     success = {"description": "OK" if route.status != 204 else "No content"}
     if route.response is not None:
         success["content"] = {"application/json": {"schema": route.response}}
+    responses = {str(route.status): success, **_error_responses(route)}
+    if route.path in READINESS_PATHS:
+        report = {"content": {"application/json": {"schema": "Readiness"}}}
+        success.update(report)
+        responses["503"] = {"description": "Not ready: `checks` says which dependency did not answer", **report}
     operation = {
         "operationId": route.name,
         "summary": route.summary,
         "tags": [route.tag],
-        "responses": {str(route.status): success, **_error_responses(route)},
+        "responses": responses,
         "parameters": [{"in": "path", "name": name, "required": True, "schema": ID_SCHEMA}
                        for name in PATH_PARAMETER.findall(route.path)],
     }

@@ -5,6 +5,7 @@ auth once its session is known. Auth's events (`role_changed`, `user_roles_chang
 if an event were missed."""
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import nameko
@@ -70,6 +71,10 @@ class Authentication(DependencyProvider):
                                  remember_verified=VERIFIED_TOKENS_REMEMBERED)
         self.cache = PrincipalCache(ttl_seconds=float(gateway.get("permission_cache_ttl_seconds", 60)))
         self.cookie_secure = bool(gateway.get("cookie_secure", False))
+        try:  # a typo here would refuse every browser request: say so at start instead
+            trusted_origins(gateway.get("trusted_origins"))
+        except ValueError as error:
+            raise SystemExit(f"TRUSTED_ORIGINS: {error} (docs/security.md)") from None
 
     def get_dependency(self, worker_ctx):
         return self
@@ -119,7 +124,9 @@ def bearer_token(request):
 def refuse_cross_site(request):
     """Forbidden unless a state-changing request that authenticates with the cookie sends
     `Content-Type: application/json` and comes from our own origin (`Origin` of the same
-    scheme, host and port as the request, or `Sec-Fetch-Site: same-origin`).
+    scheme, host and port as the request, one of TRUSTED_ORIGINS, or `Sec-Fetch-Site:
+    same-origin`). Behind a proxy that terminates TLS the request's own scheme and host are the
+    proxy's upstream ones, not what the browser saw: TRUSTED_ORIGINS names the public origin.
 
     A page on another site (or a sibling subdomain, or another port: SameSite=Lax counts them
     as the same site) can make the browser send our cookie with a form POST, but such a form
@@ -136,9 +143,40 @@ def refuse_cross_site(request):
     if request.headers.get("Sec-Fetch-Site") == "same-origin":
         return
     origin = request.headers.get("Origin")
-    if origin is None or _origin_of(origin) != _origin_of(f"{request.scheme}://{request.host}"):
+    if origin is None or not _is_our_origin(_origin_of(origin), request):
         raise Forbidden("A request signed in by cookie that changes anything must come from this "
                         "site's own origin (Origin or 'Sec-Fetch-Site: same-origin')", {"origin": origin})
+
+
+def _is_our_origin(origin, request):
+    if origin is None:
+        return False
+    if origin == _origin_of(f"{request.scheme}://{request.host}"):
+        return True
+    return origin in trusted_origins(section(nameko.config, "GATEWAY").get("trusted_origins"))
+
+
+def trusted_origins(setting):
+    """The origins of TRUSTED_ORIGINS, comma-separated ("https://app.example.com,
+    https://example.com:8443") or a YAML list, as (scheme, host, port); ValueError naming an
+    entry that is not an origin (a bare host, a path, a wildcard: none is what a browser sends)."""
+    if isinstance(setting, list | tuple):
+        setting = ",".join(str(entry) for entry in setting)
+    return _parse_origins(str(setting or ""))
+
+
+@lru_cache(maxsize=8)  # read on every cookie request; the setting does not change
+def _parse_origins(setting):
+    origins = set()
+    for entry in setting.split(","):
+        if not entry.strip():
+            continue
+        origin = _origin_of(entry.strip().removesuffix("/"))
+        if origin is None or "*" in origin[1]:
+            raise ValueError(f"{entry.strip()!r} is not an origin (scheme://host[:port], e.g. "
+                             "https://app.example.com)")
+        origins.add(origin)
+    return frozenset(origins)
 
 
 def _origin_of(url):

@@ -22,6 +22,7 @@ from common.errors import EXPECTED_ERRORS
 from common.permissions import owner_filter
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
+from common.runtime.heartbeat import Heartbeat
 from common.runtime.inbox import consumes, handles
 from common.runtime.logging import RequestContext
 from common.runtime.metrics import Metrics, count_notification
@@ -72,6 +73,7 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = NotificationComponents()
 
     # -- events in ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from common.errors import EXPECTED_ERRORS
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
 from common.runtime.dead_letters import DeadLetterQueue
+from common.runtime.heartbeat import Heartbeat
 from common.runtime.inbox import UnprocessableEvent, consumes, handles
 from common.runtime.logging import RequestContext
 from common.runtime.metrics import Metrics, count_sweep_failure
@@ -93,6 +94,7 @@ class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations)
     events = Outbox(OutboxMessage)
     request_context = RequestContext()  # correlation id across hops, one log line per call
     metrics = Metrics()
+    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()

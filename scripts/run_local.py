@@ -70,7 +70,9 @@ def ensure_rabbitmq() -> None:
                  "or start it yourself: sudo rabbitmq-server -detached")
     sys.exit("Install and start RabbitMQ, then retry:\n"
              "  sudo apt-get install rabbitmq-server && sudo rabbitmq-server -detached\n"
-             "  or: docker compose up rabbitmq\n"
+             "  or: docker compose -f docker-compose.yml -f docker-compose.debug.yml up rabbitmq\n"
+             "      (on 127.0.0.1, with the account in RABBITMQ_DEFAULT_USER/RABBITMQ_DEFAULT_PASS:\n"
+             "      AMQP_URI=amqp://$RABBITMQ_DEFAULT_USER:$RABBITMQ_DEFAULT_PASS@127.0.0.1:5672/)\n"
              "(or point AMQP_URI at a running broker)")
 
 

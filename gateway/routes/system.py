@@ -11,8 +11,12 @@ from gateway.http import json_response
 from gateway.openapi import build_spec
 from gateway.routing import route
 
-# Services whose answer makes the gateway ready; later services add themselves.
+# Services whose answer makes the whole system ready (/ready); later services add themselves.
 READY_SERVICES = ("auth", "reservations", "payments", "notifications")
+# What this gateway cannot serve a request without: auth checks every signed-in caller. The
+# others failing costs only their own routes (503 there), so they do not take the gateway
+# out of service.
+GATEWAY_NEEDS = ("auth",)
 PING_TIMEOUT = 2
 
 
@@ -40,6 +44,17 @@ class SystemRoutes:
         return json_response({"status": "ok" if ready else "unavailable", "checks": checks,
                               "services": services}, status=200 if ready else 503)
 
+    @route("GET", "/ready/gateway", tag="system", public=True)
+    def gateway_ready(self, call):
+        """Readiness of this gateway: RabbitMQ and auth answer it (the load balancer's probe).
+
+        200 whatever reservations, payments or notifications do: only their routes need them."""
+        checks = {"broker": self._broker()}
+        checks.update((name, self._answers(name)) for name in GATEWAY_NEEDS)
+        ready = all(check == "ok" for check in checks.values())
+        return json_response({"status": "ok" if ready else "unavailable", "checks": checks},
+                             status=200 if ready else 503)
+
     @route("GET", "/metrics", tag="system", public=True, errors=(404,))
     def prometheus(self, call):
         """Prometheus metrics of the gateway (404 when METRICS.gateway_route is off)."""
@@ -60,6 +75,15 @@ class SystemRoutes:
         except Exception as error:  # any failure means not ready; the reason is reported
             return {"status": f"unavailable: {error}"}
         return report if isinstance(report, dict) else {"status": "ok"}
+
+    def _answers(self, service_name):
+        """'ok' when the service answers this gateway's own RPC client, else why not. Shallow:
+        its database is /ready's business, and is the same for every gateway."""
+        try:
+            getattr(self, service_name).within(PING_TIMEOUT).ping()
+        except Exception as error:  # any failure means not ready; the reason is reported
+            return f"unavailable: {error}"
+        return "ok"
 
     def _broker(self):
         """Whether the gateway itself can open a connection to RabbitMQ right now."""

@@ -127,6 +127,7 @@ HTTP = {  # (method, path): the valid body (or query) that each bad value is put
     ("PATCH", "/v1/users/{user_id}"): {"is_active": True},
     ("GET", "/health"): None,
     ("GET", "/ready"): None,
+    ("GET", "/ready/gateway"): None,
     ("GET", "/metrics"): None,
     ("GET", "/openapi.json"): None,
 }

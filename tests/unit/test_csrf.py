@@ -1,13 +1,19 @@
 """CSRF: a state-changing request signed in by the `Authentication` cookie must send JSON and
 come from the gateway's own origin; bearer requests and requests without credentials are not
-checked (docs/security.md). The rule on werkzeug requests as the gateway builds them; the
-whole flow over HTTP is tests/e2e/test_csrf.py."""
+checked (docs/security.md); TRUSTED_ORIGINS adds the public origin behind a TLS proxy. The
+rule on werkzeug requests as the gateway builds them; the whole flow over HTTP is
+tests/e2e/test_csrf.py."""
+from unittest.mock import Mock
+
+import nameko
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from common import config as bookify_config
 from common.errors import Forbidden
-from gateway.principals import COOKIE_NAME, refuse_cross_site
+from gateway.principals import COOKIE_NAME, Authentication, refuse_cross_site, trusted_origins
+from tests.conftest import with_test_secrets
 
 HOST = "bookify.example:8000"
 SAME = "http://bookify.example:8000"
@@ -80,3 +86,64 @@ def test_a_cross_site_or_non_json_cookie_request_is_forbidden(request_, detail):
     assert raised.value.code == "forbidden"
     assert "signed in by cookie" in raised.value.message
     assert detail in raised.value.details
+
+
+# -- TRUSTED_ORIGINS: the public origin behind a TLS-terminating proxy --------------------------
+
+PROXIED = {"host": "gateway.internal:8000", "scheme": "http"}  # what the gateway sees behind it
+
+
+def _trusting(setting):
+    return nameko.config.patch({"GATEWAY": {"trusted_origins": setting}})
+
+
+@pytest.mark.parametrize("origin", ["https://app.example.com", "HTTPS://App.Example.com:443",
+                                    "https://example.com:8443"])
+def test_a_trusted_origin_is_taken_as_our_own_behind_a_tls_proxy(origin):
+    request_ = _request(Origin=origin, **PROXIED)
+    with pytest.raises(Forbidden):  # the browser's origin is not the request's own: refused...
+        refuse_cross_site(request_)
+    with _trusting("https://app.example.com/, https://example.com:8443"):
+        refuse_cross_site(request_)  # ...unless it is trusted
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://app.example.com",
+                                    "https://api.app.example.com", "https://app.example.com:8443",
+                                    "null"])
+def test_only_the_trusted_origins_themselves_are_trusted(origin):
+    with _trusting("https://app.example.com"), pytest.raises(Forbidden) as raised:
+        refuse_cross_site(_request(Origin=origin, **PROXIED))
+    assert raised.value.details == {"origin": origin}
+
+
+def test_a_trusted_origin_still_needs_json():
+    with _trusting("https://app.example.com"), pytest.raises(Forbidden) as raised:
+        refuse_cross_site(_request(content_type="text/plain", Origin="https://app.example.com", **PROXIED))
+    assert "content_type" in raised.value.details
+
+
+def test_trusted_origins_parse_and_the_request_s_own_origin_still_counts():
+    assert trusted_origins(None) == trusted_origins("") == trusted_origins(" , ") == frozenset()
+    assert trusted_origins("https://a.example, http://b.example:8080/") == {
+        ("https", "a.example", 443), ("http", "b.example", 8080)}
+    assert trusted_origins(["https://a.example"]) == {("https", "a.example", 443)}
+    with _trusting("https://app.example.com"):
+        refuse_cross_site(_request(Origin=SAME))
+
+
+@pytest.mark.parametrize("setting", ["app.example.com", "*", "https://*.example.com",
+                                     "https://app.example.com/path", "ftp://app.example.com",
+                                     "https://app.example.com:notaport"])
+def test_a_malformed_trusted_origin_is_refused_with_the_entry_named(setting):
+    with pytest.raises(ValueError) as raised:
+        trusted_origins(f"https://ok.example,{setting}")
+    assert repr(setting) in str(raised.value)
+
+
+def test_the_gateway_refuses_to_start_with_a_malformed_trusted_origin():
+    config = with_test_secrets(bookify_config.load())
+    config["GATEWAY"] = dict(config["GATEWAY"], trusted_origins="app.example.com")
+    provider = Authentication().bind(Mock(), "authentication")
+    with nameko.config.patch(config, clear=True), pytest.raises(SystemExit) as raised:
+        provider.setup()
+    assert str(raised.value).startswith("TRUSTED_ORIGINS: 'app.example.com' is not an origin")

@@ -29,6 +29,12 @@ def load(name):
     return yaml.safe_load((ROOT / name).read_text())
 
 
+def raw_load(name):
+    """The file's YAML with every scalar as written: nameko's config loader teaches yaml's
+    SafeLoader to expand ${VAR:default} its own way, which is not compose's."""
+    return yaml.load((ROOT / name).read_text(), Loader=yaml.BaseLoader)
+
+
 def bookify_services(compose):
     """Compose services that run the Bookify image, by the module each runs."""
     found = {}
@@ -96,6 +102,88 @@ def test_debug_override_runs_every_service_under_debugpy_on_its_own_port():
         assert config["pathMappings"] == [{"localRoot": "${workspaceFolder}", "remoteRoot": "/app"}]
 
 
+# Compose's own interpolation (the subset these files use): ${VAR}, ${VAR:-default},
+# ${VAR-default}, ${VAR:?message}, ${VAR?message}; $$ is a literal $.
+INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+
+
+class UnsetRequiredVariable(Exception):
+    pass
+
+
+def interpolate(text, env):
+    def value(match):
+        name, operator, argument = match.groups()
+        current = env.get(name)
+        missing = current is None or (operator and operator.startswith(":") and current == "")
+        if operator and operator.endswith("?"):
+            if missing:
+                raise UnsetRequiredVariable(f"{name}: {argument}")
+            return current
+        if operator and operator.endswith("-") and missing:
+            return argument
+        return current or ""
+
+    return INTERPOLATION.sub(value, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def compose_with(env, *names):
+    """The compose files as compose would read them with `env` for the shell: merged dicts."""
+    return [yaml.safe_load(interpolate((ROOT / name).read_text(), env)) for name in names]
+
+
+BROKER_ACCOUNT = {"RABBITMQ_DEFAULT_USER": "bookify", "RABBITMQ_DEFAULT_PASS": "3c1f0a9e7b"}
+
+
+def test_compose_keeps_rabbitmq_on_an_internal_network_never_published_on_every_interface():
+    [compose, debug] = compose_with(BROKER_ACCOUNT, "docker-compose.yml", "docker-compose.debug.yml")
+    networks = compose["networks"]
+    internal = {name for name, network in networks.items() if (network or {}).get("internal")}
+    rabbitmq = compose["services"]["rabbitmq"]
+    assert "ports" not in rabbitmq and "expose" not in rabbitmq
+    assert rabbitmq["networks"] and set(rabbitmq["networks"]) <= internal
+    assert set(compose["services"]["mariadb"]["networks"]) <= internal and "ports" not in compose["services"]["mariadb"]
+    for name, service in compose["services"].items():
+        if name in ("rabbitmq", "mariadb"):
+            continue
+        # Every other container reaches them over the internal network; one that publishes a
+        # port also sits on a network with a route out (an internal one cannot publish).
+        assert set(service["networks"]) & internal, name
+        if service.get("ports"):
+            assert set(service["networks"]) - internal, name
+    for name, service in debug["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
+        if service.get("ports"):
+            assert set(service.get("networks", [])) - internal, name
+    assert {"127.0.0.1:5672:5672", "127.0.0.1:15672:15672"} == set(debug["services"]["rabbitmq"]["ports"])
+
+
+def test_compose_takes_the_broker_account_from_the_environment_and_refuses_to_start_without_it():
+    for name in ("docker-compose.yml", "docker-compose.debug.yml"):  # comments aside
+        assert "guest" not in json.dumps(raw_load(name)), name
+    [compose] = compose_with(BROKER_ACCOUNT, "docker-compose.yml")
+    assert compose["services"]["rabbitmq"]["environment"] == BROKER_ACCOUNT
+    uri = compose["x-bookify"]["environment"]["AMQP_URI"]
+    assert uri == "amqp://bookify:3c1f0a9e7b@rabbitmq:5672/"
+    for name, service in bookify_services(compose).values():  # each one gets it
+        assert service["environment"]["AMQP_URI"] == uri, name
+    raw = raw_load("docker-compose.yml")
+    for variable in BROKER_ACCOUNT:
+        assert f"${{{variable}:?" in raw["services"]["rabbitmq"]["environment"][variable]
+        assert f"${{{variable}:?" in raw["x-bookify"]["environment"]["AMQP_URI"]
+        for env in ({k: v for k, v in BROKER_ACCOUNT.items() if k != variable}, {**BROKER_ACCOUNT, variable: ""}):
+            with pytest.raises(UnsetRequiredVariable, match=variable):
+                compose_with(env, "docker-compose.yml")
+
+
+def test_the_interpolation_above_is_compose_s():
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET} ${UNSET-d} ${EMPTY-d} ${EMPTY:-d} ${SET:?m} $${SET}", env) == "x d  d x ${SET}"
+    with pytest.raises(UnsetRequiredVariable, match="EMPTY: say why"):
+        interpolate("${EMPTY:?say why}", env)
+
+
 # --- Helm chart ------------------------------------------------------------------------------
 
 def values():
@@ -147,13 +235,6 @@ def test_chart_deploys_every_service_with_probes_resources_and_a_non_root_user()
 
     deployment = templates()["deployments.yaml"]
     assert "prometheus.io/scrape" in deployment and "containerPort: {{ $.Values.metrics.port }}" in deployment
-    # Each probe kind's branch defines both probes.
-    branches = re.split(r"\{\{-? (?:if|else if|else)\b[^}]*\}\}", deployment.split("resources:")[0])
-    for kind in ("httpGet", "tcpSocket", "exec"):
-        [branch] = [b for b in branches if kind in b]
-        assert "livenessProbe" in branch and "readinessProbe" in branch, kind
-    assert "path: /health" in deployment and "path: /ready" in deployment
-    assert "scripts.probe" in deployment
     for text in (deployment, templates()["migrations-job.yaml"]):
         assert "toYaml $.Values.podSecurityContext" in text or "toYaml .Values.podSecurityContext" in text
         assert "Values.securityContext" in text and "resources" in text
@@ -162,18 +243,125 @@ def test_chart_deploys_every_service_with_probes_resources_and_a_non_root_user()
     assert container["allowPrivilegeEscalation"] is False
 
 
+def probe_branches():
+    """The probes of deployments.yaml by probe kind: {"http": text, "tcp": text, "rpc": text}."""
+    probes = templates()["deployments.yaml"].split("ports:")[1].split("resources:")[0]
+    http, rest = probes.split("{{- else }}", 1)
+    shared, kinds = rest.split('{{- if eq $svc.probe "tcp" }}')
+    tcp, rpc = kinds.split("{{- else }}")
+    return {"http": http, "tcp": shared + tcp, "rpc": shared + rpc}
+
+
+def probe_of(branch, kind):
+    """The lines of `kind` (livenessProbe or readinessProbe) in a branch: those indented under it."""
+    lines = branch.splitlines()
+    [start] = [n for n, line in enumerate(lines) if line.strip() == f"{kind}:"]
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    body = []
+    for line in lines[start + 1:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
+def test_every_pod_has_both_probes_and_liveness_is_the_pod_s_own():
+    branches = probe_branches()
+    for kind, branch in branches.items():
+        assert "livenessProbe:" in branch and "readinessProbe:" in branch, kind
+    # The gateway: alive when its own process answers HTTP; ready when what it needs answers,
+    # not when every service does (a notifications restart must not unready every gateway).
+    assert "path: /health" in probe_of(branches["http"], "livenessProbe")
+    assert "path: /ready/gateway" in probe_of(branches["http"], "readinessProbe")
+    # Without HTTP: liveness is this pod's heartbeat, never an RPC another replica may answer
+    # nor a TCP connect the kernel accepts for a stuck process.
+    for kind in ("tcp", "rpc"):
+        liveness = probe_of(branches[kind], "livenessProbe")
+        assert '"scripts.probe", {{ $svc.serviceName | quote }}, "--liveness"' in liveness, kind
+        assert "tcpSocket" not in liveness and "--timeout" not in liveness, kind
+    assert "tcpSocket: {port: grpc}" in probe_of(branches["tcp"], "readinessProbe")
+    assert '"scripts.probe", {{ $svc.serviceName | quote }}, "--timeout"' in probe_of(branches["rpc"], "readinessProbe")
+
+
+def test_the_probes_name_each_service_as_nameko_knows_it():
+    from nameko.cli.utils import import_services
+
+    from common.runtime.heartbeat import Heartbeat
+
+    for name, entry in values()["services"].items():
+        [service] = import_services(entry["module"])
+        assert entry["serviceName"] == service.name, name
+        if entry["probe"] != "http":  # the heartbeat the liveness probe reads is there
+            assert any(isinstance(attribute, Heartbeat) for attribute in vars(service).values()), name
+
+
+def always_required_secrets():
+    """The Secret keys the chart requires whatever the values say (templates/_helpers.tpl)."""
+    helpers = templates()["_helpers.tpl"]
+    listed = re.search(r"\$required := list ((?:\"\w+\" ?)+)\}\}", helpers).group(1)
+    appended = re.findall(r"\$required = append \$required \"(\w+)\"", helpers)
+    return set(re.findall(r"\"(\w+)\"", listed)) | set(appended)
+
+
 def test_chart_configuration_is_config_yaml_s_and_secrets_come_from_a_secret():
     vals = values()
     known = config_vars()
-    from_secret = set(vals["secrets"]["required"]) | set(vals["secrets"]["optional"])
+    required = always_required_secrets() | set(vals["secrets"]["required"])
+    from_secret = required | set(vals["secrets"]["optional"])
     assert from_secret | set(vals["config"]) <= known
     secretish = {var for var in known if SECRETISH.search(var)}
     assert secretish <= from_secret, f"not read from the Secret: {secretish - from_secret}"
     assert not secretish & set(vals["config"])
-    assert (CHART / "files" / "config.yaml").read_text() == (ROOT / "config.yaml").read_text()
     hook = templates()["migrations-job.yaml"]
     assert '"helm.sh/hook": pre-install,pre-upgrade' in hook and "scripts.migrate" in hook
     assert "HorizontalPodAutoscaler" in templates()["hpa.yaml"]
+
+
+def test_the_secrets_bookify_cannot_run_without_are_required_and_cannot_be_made_optional():
+    # The services refuse to start without JWT_SECRET and STRIPE_WEBHOOK_SECRET; payments need
+    # STRIPE_API_KEY to reach Stripe (STRIPE_API_BASE is empty in the chart); the seed needs the
+    # admin's password; AMQP_URI and BOOKIFY_DB_URL carry credentials.
+    assert always_required_secrets() >= {"JWT_SECRET", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY",
+                                         "BOOKIFY_ADMIN_PASSWORD", "AMQP_URI", "BOOKIFY_DB_URL"}
+    assert values()["config"]["STRIPE_API_BASE"] == ""
+    assert not always_required_secrets() & set(values()["secrets"]["optional"])
+    env = templates()["_helpers.tpl"].split('define "bookify.env"')[1]
+    # Each required key is a secretKeyRef without `optional`; listing one as optional fails.
+    required_ref = env.split("{{- range $required }}")[1].split("{{- end }}")[0]
+    assert "secretKeyRef" in required_ref and "optional" not in required_ref
+    assert re.search(r"\{\{- if has \. \$required \}\}\n\{\{- fail ", env)
+    assert 'required "secrets.name is required' in env
+    # A credential-free endpoint in the values replaces its Secret key.
+    assert '{{- if not .Values.rabbitmq.uri }}{{ $required = append $required "AMQP_URI" }}' in env
+    assert '{{- if not .Values.mysql.url }}{{ $required = append $required "BOOKIFY_DB_URL" }}' in env
+
+
+def test_the_image_is_named_by_the_installer_and_a_tag_is_always_pulled():
+    vals, helpers = values(), templates()["_helpers.tpl"]
+    image = helpers.split('define "bookify.image"')[1].split("{{- end }}\n")[0]
+    assert vals["image"]["tag"] == "" and vals["image"]["digest"] == ""
+    assert "AppVersion" not in image, "no tag by default: appVersion is not what you built"
+    assert re.search(r'required "image\.tag is required[^"]*" \.Values\.image\.tag', image)
+    assert "{{ .Values.image.repository }}@{{ .Values.image.digest }}" in image
+    # pullPolicy: empty in the values, so Always for a tag (it may be pushed again) and
+    # IfNotPresent only for a digest.
+    assert vals["image"]["pullPolicy"] == ""
+    policy = helpers.split('define "bookify.pullPolicy"')[1].split("{{- end }}")[0]
+    branches = re.findall(r"\{\{- (if|else if|else)([^}]*)-\}\}\n([^\n]+)", policy)
+    assert branches == [("if", " .Values.image.pullPolicy ", "{{ .Values.image.pullPolicy }}"),
+                        ("else if", " .Values.image.digest ", "IfNotPresent"), ("else", " ", "Always")]
+    for name in ("deployments.yaml", "migrations-job.yaml"):
+        text = templates()[name]
+        assert re.search(r'imagePullPolicy: \{\{ include "bookify\.pullPolicy" \$?\.? ?\}\}', text), name
+        assert "image.pullPolicy" not in text and "Values.image.tag" not in text, name
+
+
+def test_the_chart_holds_its_config_yaml_itself_equal_to_the_repository_s():
+    packaged = CHART / "files" / "config.yaml"
+    assert not packaged.is_symlink(), "a symlink out of the chart is not packaged with it"
+    assert not [path for path in CHART.rglob("*") if path.is_symlink()]
+    assert packaged.read_text() == (ROOT / "config.yaml").read_text(), (
+        "deploy/helm/bookify/files/config.yaml differs from config.yaml: copy it over")
 
 
 # --- Dockerfile ------------------------------------------------------------------------------

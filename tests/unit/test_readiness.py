@@ -1,4 +1,5 @@
-"""/ready names each dependency: the broker, each service, and each service's database."""
+"""/ready names each dependency: the broker, each service, and each service's database;
+/ready/gateway only what this gateway needs (the broker and auth)."""
 import json
 
 import nameko
@@ -76,3 +77,46 @@ def test_a_database_reports_itself_ok_or_unavailable_with_only_the_error_type(tm
     assert report == {"status": "unavailable", "database": "unavailable: OperationalError"}
     assert "secret" not in json.dumps(report)
     down.dispose()
+
+
+# -- /ready/gateway: what this gateway needs, not the whole system ----------------------------
+
+def _gateway_ready(gateway):
+    response = gateway.gateway_ready(Request(EnvironBuilder(path="/ready/gateway").get_environ()))
+    return response.status_code, json.loads(response.get_data())
+
+
+def test_the_gateway_is_ready_without_notifications_or_payments_while_ready_says_the_system_is_not():
+    gateway = _Gateway(notifications=ServiceUnavailable("The notifications service is not running"),
+                       payments={"status": "unavailable", "database": "unavailable: OperationalError"})
+    status, body = _gateway_ready(gateway)
+    assert status == 200 and body == {"status": "ok", "checks": {"broker": "ok", "auth": "ok"}}
+    assert _ready(gateway)[0] == 503
+
+
+def test_the_gateway_is_not_ready_when_auth_does_not_answer():
+    status, body = _gateway_ready(_Gateway(auth=ServiceUnavailable("The auth service is not running")))
+    assert status == 503 and body["status"] == "unavailable"
+    assert body["checks"]["auth"].startswith("unavailable: ") and body["checks"]["broker"] == "ok"
+
+
+def test_the_gateway_is_not_ready_when_it_cannot_reach_the_broker():
+    class Gateway(_Gateway):
+        _broker = SystemRoutes._broker
+
+    with nameko.config.patch({"AMQP_URI": UNREACHABLE_BROKER}):
+        status, body = _gateway_ready(Gateway())
+    assert status == 503 and body["checks"]["broker"].startswith("unavailable: ")
+    assert body["checks"]["auth"] == "ok"
+
+
+def test_the_openapi_document_describes_both_readiness_reports():
+    from gateway.openapi import build_spec
+
+    spec = build_spec()
+    for path in ("/ready", "/ready/gateway"):
+        responses = spec["paths"][path]["get"]["responses"]
+        for status in ("200", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Readiness"}, (path, status)
+    assert {"status", "checks"} <= set(spec["components"]["schemas"]["Readiness"]["properties"])

@@ -10,8 +10,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
+{{/* The image, by digest when given, else by the tag you must name: a chart default would run
+whatever an old tag points at. */}}
 {{- define "bookify.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ required "image.tag is required: the version you built and pushed (or set image.digest); see docs/deployment.md" .Values.image.tag }}
+{{- end -}}
+{{- end }}
+
+{{/* A digest never changes, so a cached copy is the image; a tag may be pushed again, so it is
+pulled every time unless image.pullPolicy says otherwise. */}}
+{{- define "bookify.pullPolicy" -}}
+{{- if .Values.image.pullPolicy -}}
+{{ .Values.image.pullPolicy }}
+{{- else if .Values.image.digest -}}
+IfNotPresent
+{{- else -}}
+Always
+{{- end -}}
 {{- end }}
 
 {{/* The environment of every Bookify container: endpoints, Secret keys and plain settings. */}}
@@ -24,17 +42,30 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - name: BOOKIFY_DB_URL
   value: {{ .Values.mysql.url | quote }}
 {{- end }}
+{{- /* Keys Bookify does not run without, whatever the values say: the services refuse to start
+without the secrets, and payments reach Stripe itself only with its key. A missing key leaves
+the pod in CreateContainerConfigError, naming it. secrets.required adds more. */}}
+{{- $required := list "JWT_SECRET" "STRIPE_WEBHOOK_SECRET" "STRIPE_API_KEY" "BOOKIFY_ADMIN_PASSWORD" }}
+{{- if not .Values.rabbitmq.uri }}{{ $required = append $required "AMQP_URI" }}{{ end }}
+{{- if not .Values.mysql.url }}{{ $required = append $required "BOOKIFY_DB_URL" }}{{ end }}
 {{- range .Values.secrets.required }}
-{{- if not (or (and (eq . "AMQP_URI") $.Values.rabbitmq.uri) (and (eq . "BOOKIFY_DB_URL") $.Values.mysql.url)) }}
+{{- if not (or (has . $required) (and (eq . "AMQP_URI") $.Values.rabbitmq.uri) (and (eq . "BOOKIFY_DB_URL") $.Values.mysql.url)) }}
+{{- $required = append $required . }}
+{{- end }}
+{{- end }}
+{{- $secret := required "secrets.name is required: the Secret holding JWT_SECRET, STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, … (docs/deployment.md)" .Values.secrets.name }}
+{{- range $required }}
 - name: {{ . }}
   valueFrom:
-    secretKeyRef: {name: {{ $.Values.secrets.name | quote }}, key: {{ . }}}
-{{- end }}
+    secretKeyRef: {name: {{ $secret | quote }}, key: {{ . }}}
 {{- end }}
 {{- range .Values.secrets.optional }}
+{{- if has . $required }}
+{{- fail (printf "secrets.optional lists %s, which Bookify cannot run without: it stays required (docs/deployment.md)" .) }}
+{{- end }}
 - name: {{ . }}
   valueFrom:
-    secretKeyRef: {name: {{ $.Values.secrets.name | quote }}, key: {{ . }}, optional: true}
+    secretKeyRef: {name: {{ $secret | quote }}, key: {{ . }}, optional: true}
 {{- end }}
 {{- range $name, $value := .Values.config }}
 - name: {{ $name }}
