@@ -171,6 +171,42 @@ def _new_sqlite_engine(url):
     return engine
 
 
+class DatabaseUnavailable(SystemExit):
+    """The database a process starts on is unreachable or missing: it stops with this one line
+    (exit code 1), not the driver's traceback."""
+
+
+# MySQL errors: unknown database (1049); no server there (2002 socket, 2003 TCP, 2005 host).
+_UNKNOWN_DATABASE = 1049
+
+
+def check_database(url, create=False):
+    """Connect once to the MariaDB/MySQL database of `url` (SQLite files create themselves).
+    A missing database is created when `create` (local runs), else DatabaseUnavailable, as
+    is a server that cannot be reached or refuses the login."""
+    url = sa.engine.make_url(url)
+    if url.get_backend_name() != "mysql":
+        return
+    shown = url.render_as_string(hide_password=True)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect():
+            return
+    except sa.exc.DBAPIError as error:
+        args = getattr(error.orig, "args", ())
+        code, reason = (args[0], args[1]) if len(args) > 1 else (None, str(error.orig or error))
+        if code != _UNKNOWN_DATABASE:
+            raise DatabaseUnavailable(f"database unreachable at {shown}: {reason}") from None
+        if not create:
+            raise DatabaseUnavailable(
+                f"database '{url.database}' does not exist at {shown}: create it (utf8mb4), or "
+                "migrate with `python -m scripts.migrate --create-databases` "
+                "(make run does; docs/configuration.md)") from None
+    finally:
+        engine.dispose()
+    ensure_database(url)
+
+
 def ensure_database(url):
     """Create the MariaDB/MySQL database of `url` when missing (SQLite files create themselves)."""
     url = sa.engine.make_url(url)
@@ -295,7 +331,9 @@ class Database(DependencyProvider):
         return self._sessions
 
     def setup(self):
-        self.sessions  # noqa: B018 -- builds the engine at startup, not on the first request
+        # Builds the engine at startup, not on the first request, and stops the service with
+        # one line if its database cannot be reached or does not exist.
+        check_database(self.sessions.engine.url)
 
     def stop(self):
         if self._sessions is not None:
