@@ -250,7 +250,8 @@ def main() -> int:
         stack.prepare()
         print(f"Starting {', '.join(stack.services)} ...", flush=True)
         stack.start()
-        stack.wait_ready(f"{base}/ready")  # every service answers, not just the gateway
+        # Every service answers, not just the gateway; a loaded laptop may need a while.
+        stack.wait_ready(f"{base}/ready", timeout=120)
         if local_stripe:
             stack.register_stripe_webhook(base, generated["STRIPE_WEBHOOK_SECRET"])
         db_url = os.environ.get("BOOKIFY_DB_URL")
