@@ -5,6 +5,8 @@ hold one access line per request and roll over.
 
 Each run here has a folder of its own (BOOKIFY_VAR_DIR) and free ports for everything it
 listens on, so these tests neither meet a developer's `make run` nor each other."""
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import jwt
 import pytest
@@ -243,3 +246,50 @@ def test_a_port_already_taken_is_named_before_anything_starts(setting, what, tmp
         f"{setting} to a free port{' (0 turns it off)' if 'METRICS' in setting else ''}."], done.stderr
     # Refused before anything: no secrets, no database, no log.
     assert [path.name for path in var_dir.iterdir()] == ["run.lock"]
+
+
+def _holders(lock_path):
+    """Pids of the processes that have `lock_path` open."""
+    found = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(lock_path) for fd in fd_dir.iterdir()):
+                found.add(int(fd_dir.parent.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def test_the_lock_outlives_a_killed_run_while_its_services_do_and_no_longer(tmp_path):
+    """Killed with SIGKILL, `make run` cannot stop its services: they keep the folder's lock
+    (and its databases and logs) until they exit; then it is free, with nothing to clean up."""
+    vhost = f"bookify_run_{uuid.uuid4().hex[:8]}"
+    _vhost("PUT", vhost)
+    var_dir = tmp_path / "var"
+    lock_path = var_dir / "run.lock"
+    first = _start(_run_env(var_dir, vhost))
+    services = set()
+    try:
+        _read_until(first, "Ctrl-C to stop", timeout=180)
+        first.kill()
+        first.wait()
+        services = _holders(lock_path)
+        assert services and first.pid not in services
+        second = subprocess.run([sys.executable, "-m", "scripts.run_local"], cwd=ROOT,
+                                env=_run_env(var_dir, vhost), capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0 and "is in use by another `make run`" in second.stderr, second.stderr
+    finally:
+        _stop(first)
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _holders(lock_path) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in _holders(lock_path):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        _vhost("DELETE", vhost)
+    # Every holder gone: the lock is free, though run.lock is still there.
+    with open(lock_path) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
