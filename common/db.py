@@ -176,8 +176,7 @@ class DatabaseUnavailable(SystemExit):
     (exit code 1), not the driver's traceback."""
 
 
-# MySQL errors: unknown database (1049); no server there (2002 socket, 2003 TCP, 2005 host).
-_UNKNOWN_DATABASE = 1049
+_UNKNOWN_DATABASE = 1049  # MySQL's ER_BAD_DB_ERROR; any other failure to connect is "unreachable"
 
 
 def check_database(url, create=False):

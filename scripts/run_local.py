@@ -161,14 +161,14 @@ def _free(host: str, port: int) -> bool:
     # Bind as the servers will (SO_REUSEADDR, as eventlet.listen does): a port someone listens
     # on, on this address or the wildcard, refuses; one left in TIME_WAIT does not.
     host = host.strip("[]") or "0.0.0.0"
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        if ":" in host:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 too, as servers do
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            if ":" in host:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 too, as servers do
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
-        except OSError:
-            return False
+    except OSError:  # taken, or an address this machine does not have: the server would fail too
+        return False
     return True
 
 
