@@ -68,6 +68,14 @@ class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 
+    def get_wsgi_server(self, sock, wsgi_app, **kwargs):
+        server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
+        # eventlet's wsgi.Server logs its own access line for every request (nameko.web.server,
+        # INFO), a second one beside ours, without route or correlation id. Only that line
+        # obeys `log_output` at request time; eventlet's error lines still go to its log.
+        server.log_output = False
+        return server
+
     def context_data_from_headers(self, request):
         # The worker's context data: nameko copies it into every RPC call and event it causes.
         return {CONTEXT_KEY: request.correlation_id}
@@ -175,9 +183,12 @@ def _observe(request, route, status, seconds):
     observe_http(request.method, route, status, seconds)
     # Probes and scrapes come every few seconds: at INFO they would drown the real traffic.
     level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-    access_log.log(level, "%s %s %s", request.method, request.path, status, extra={
+    duration_ms = round(seconds * 1000, 1)
+    # The one line per request (docs/observability.md): the message alone tells a person what
+    # happened and how long it took; the fields are for log stores.
+    access_log.log(level, "%s %s %s %.1f ms", request.method, request.path, status, duration_ms, extra={
         "correlation_id": request.correlation_id, "method": request.method, "path": request.path,
-        "route": route, "status": status, "duration_ms": round(seconds * 1000, 1)})
+        "route": route, "status": status, "duration_ms": duration_ms})
 
 
 def json_response(payload, status=200, headers=None):

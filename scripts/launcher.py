@@ -2,6 +2,7 @@
 Shared by scripts/run_local.py and the end-to-end tests; deliberately imports no nameko."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -28,6 +29,10 @@ SERVICES = [
 ]
 
 LOCALSTRIPE = "localstripe"
+LOCK_FILE = "run.lock"
+# Set for each process whose output goes to a file of its own: the process then writes that file
+# itself and rolls it over (common/logfile.py) instead of leaving it to grow.
+LOG_FILE_VARIABLE = "BOOKIFY_LOG_FILE"
 
 # Ignore http_proxy & co: readiness is always probed on a local address.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -54,11 +59,38 @@ def register_stripe_webhook(localstripe_port: int, gateway_url: str, secret: str
         pass
 
 
+class FolderInUse(RuntimeError):
+    """Another run holds the lock of this folder."""
+
+    def __init__(self, folder: Path, holder: str):
+        self.folder, self.holder = folder, holder
+        super().__init__(f"{folder} is in use by another run ({holder or 'pid unknown'})")
+
+
+def lock_folder(folder: Path) -> int:
+    """Take `folder`'s run lock (an exclusive flock on folder/run.lock) for as long as this
+    process, or any child it passes the returned descriptor to, lives: the kernel drops it
+    when the last of them exits, so a crash leaves nothing stale behind. Raises FolderInUse,
+    having written nothing, when another run holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 100).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise FolderInUse(folder, holder) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()}\n".encode())  # for the message a second run prints
+    return fd
+
+
 class Stack:
     def __init__(self, root: Path, env: dict[str, str] | None = None,
                  services: Sequence[str] | None = None, config: str = "config.yaml",
                  log_dir: Path | None = None, localstripe_port: int | None = None,
-                 stock_localstripe: bool = False):
+                 stock_localstripe: bool = False, rolled_logs: bool = False,
+                 lock_fd: int | None = None):
         self.root = Path(root).resolve()
         self.env = dict(env or {})
         # localstripe (the Stripe emulator) for runs without real Stripe credentials: the
@@ -72,20 +104,32 @@ class Stack:
         self.services = list(SERVICES if services is None else services)
         self.config = config
         self.log_dir = Path(log_dir) if log_dir else self.root / "var" / "log"
+        # make run: each process writes and rolls over its own log (LOG_FILE_MAX_BYTES,
+        # LOG_FILE_BACKUPS); otherwise its output simply goes to the file.
+        self.rolled_logs = rolled_logs
+        # The folder's run lock, held by every process started (lock_folder): a stack whose
+        # parent was killed still keeps a second run off its databases and logs.
+        self.pass_fds = (lock_fd,) if lock_fd is not None else ()
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
 
     def _child_env(self) -> dict[str, str]:
         # Unbuffered so the log tail shown on failure is complete; BOOKIFY_CONFIG so that
         # migrate/seed (common.config.load) read the same file as `nameko run --config`.
-        return {"PYTHONUNBUFFERED": "1", **os.environ,
-                "BOOKIFY_CONFIG": str(self.root / self.config), **self.env}
+        env = {"PYTHONUNBUFFERED": "1", **os.environ,
+               "BOOKIFY_CONFIG": str(self.root / self.config), **self.env}
+        env.pop(LOG_FILE_VARIABLE, None)  # per process (_log_env), never one file for all
+        return env
+
+    def _log_env(self, env: dict[str, str], log: Path) -> dict[str, str]:
+        return {**env, LOG_FILE_VARIABLE: str(log)} if self.rolled_logs else env
 
     def prepare(self) -> None:
-        """Migrate and seed (`python -m scripts.prepare`) with the stack's env."""
+        """Migrate and seed (`python -m scripts.prepare`) with the stack's env. A stack is a
+        local run, so a MariaDB database that does not exist yet is created."""
         (self.root / "var").mkdir(exist_ok=True)  # default SQLite files live there
-        subprocess.run([sys.executable, "-m", "scripts.prepare"], cwd=self.root,
-                       env=self._child_env(), check=True)
+        subprocess.run([sys.executable, "-m", "scripts.prepare", "--create-databases"], cwd=self.root,
+                       env=self._child_env(), check=True, pass_fds=self.pass_fds)
 
     def start(self) -> None:
         """Spawn one `nameko run` per service, each in its own process group, logging to log_dir."""
@@ -107,15 +151,15 @@ class Stack:
             self.stop()
             raise
 
-    def _spawn(self, key: str, env: dict[str, str], mode: str = "wb") -> None:
+    def _spawn(self, key: str, env: dict[str, str], fresh: bool = True) -> None:
         module = key.split("#")[0]
-        with open(self.logs[key], mode) as out:
+        with _log_file(self.logs[key], fresh) as out:
             # Own process group: a terminal Ctrl-C reaches only the parent, which then
             # stops the children in order; stop() can signal each whole group.
             self.procs[key] = subprocess.Popen(
                 [sys.executable, "-m", "nameko", "run", "--config", self.config, module],
-                cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, process_group=0)
+                cwd=self.root, env=self._log_env(env, self.logs[key]), stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, process_group=0, pass_fds=self.pass_fds)
 
     def stop_service(self, key: str, timeout: float = 10) -> None:
         """Stop one service process (SIGTERM, then SIGKILL after `timeout`); its queues stay."""
@@ -130,17 +174,18 @@ class Stack:
 
     def start_service(self, key: str) -> None:
         """Start a stopped service process again, appending to its log."""
-        self._spawn(key, self._child_env(), mode="ab")
+        self._spawn(key, self._child_env(), fresh=False)
 
     def _start_localstripe(self, env) -> None:
         log = self.logs[LOCALSTRIPE] = self.log_dir / "localstripe.log"
         # As shipped, it snapshots its store to /tmp/localstripe.pickle on every write.
         command = ([str(Path(sys.executable).with_name("localstripe"))] if self.stock_localstripe
                    else localstripe_server.COMMAND)
-        with open(log, "wb") as out:
+        with _log_file(log) as out:
             self.procs[LOCALSTRIPE] = subprocess.Popen(
                 [*command, "--port", str(self.localstripe_port), "--from-scratch"], cwd=self.root,
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, process_group=0)
+                env=self._log_env(env, log), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, process_group=0, pass_fds=self.pass_fds)
         deadline = time.monotonic() + 30
         while not _listening(self.localstripe_port):
             self.check()
@@ -201,6 +246,16 @@ class Stack:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _log_file(path: Path, fresh: bool = True):
+    """`path` opened for a child's output, emptied first when `fresh`. Always in append mode:
+    the child may write the same file through a handler of its own (rolled_logs), and two
+    writers that do not both append overwrite each other's lines."""
+    out = open(path, "ab")
+    if fresh:
+        out.truncate(0)
+    return out
 
 
 def _listening(port: int) -> bool:

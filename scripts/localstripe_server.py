@@ -160,8 +160,24 @@ def main() -> None:
     from localstripe.server import start
 
     index_store(resources)
+    _log_to_own_file()
     sys.argv[0] = "localstripe"
     start()
+
+
+def _log_to_own_file() -> None:
+    """Under `make run` (BOOKIFY_LOG_FILE set), a request log that rolls over like the
+    services' logs: localstripe's start() gives its access log a plain stream handler of its own,
+    which would never roll over, so the file's handler takes its place."""
+    import logging
+
+    from common.logfile import log_file_from
+
+    handler = log_file_from()
+    if handler is not None:
+        access = logging.getLogger("aiohttp.access")
+        access.addHandler(handler)
+        access.addHandler = lambda _handler: None
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from nameko_sqlalchemy import database as nameko_sqlalchemy
 
 from common import config as bookify_config
 from common.storage.base import Base
-from common.storage.engines import Sessions
+from common.storage.engines import Sessions, check_database
 
 
 class Store(nameko_sqlalchemy.DatabaseWrapper):
@@ -67,7 +67,9 @@ class Database(nameko_sqlalchemy.Database):
         return self._sessions
 
     def setup(self):
-        self.sessions  # noqa: B018 -- builds the engines at startup, not on the first request
+        # Builds the engines at startup, not on the first request, and stops the service with
+        # one line if its database cannot be reached or does not exist.
+        check_database(self.sessions.engine.url)
 
     def stop(self):
         if self._sessions is not None:

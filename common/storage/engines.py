@@ -135,6 +135,41 @@ def _new_sqlite_engine(url):
     return engine
 
 
+class DatabaseUnavailable(SystemExit):
+    """The database a process starts on is unreachable or missing: it stops with this one line
+    (exit code 1), not the driver's traceback."""
+
+
+_UNKNOWN_DATABASE = 1049  # MySQL's ER_BAD_DB_ERROR; any other failure to connect is "unreachable"
+
+
+def check_database(url, create=False):
+    """Connect once to the MariaDB/MySQL database of `url` (SQLite files create themselves).
+    A missing database is created when `create` (local runs), else DatabaseUnavailable, as
+    is a server that cannot be reached or refuses the login."""
+    url = sa.engine.make_url(url)
+    if url.get_backend_name() != "mysql":
+        return
+    shown = url.render_as_string(hide_password=True)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect():
+            return
+    except sa.exc.DBAPIError as error:
+        args = getattr(error.orig, "args", ())
+        code, reason = (args[0], args[1]) if len(args) > 1 else (None, str(error.orig or error))
+        if code != _UNKNOWN_DATABASE:
+            raise DatabaseUnavailable(f"database unreachable at {shown}: {reason}") from None
+        if not create:
+            raise DatabaseUnavailable(
+                f"database '{url.database}' does not exist at {shown}: create it (utf8mb4), or "
+                "migrate with `python -m scripts.migrate --create-databases` "
+                "(make run does; docs/configuration.md)") from None
+    finally:
+        engine.dispose()
+    ensure_database(url)
+
+
 def ensure_database(url):
     """Create the MariaDB/MySQL database of `url` when missing (SQLite files create themselves)."""
     url = sa.engine.make_url(url)

@@ -3,7 +3,7 @@ and they run against that service's own database (no alembic.ini needed)."""
 from alembic import command, context
 from alembic.config import Config
 
-from common.storage.engines import create_engine, ensure_database
+from common.storage.engines import check_database, create_engine
 
 
 def alembic_config(package, url):
@@ -13,8 +13,12 @@ def alembic_config(package, url):
     return config
 
 
-def upgrade(package, url, revision="head"):
-    ensure_database(url)
+def upgrade(package, url, revision="head", create_database=True):
+    """Migrate the database of `url` to `revision`. An unreachable server, or a missing
+    MariaDB/MySQL database unless `create_database`, stops with one line
+    (common.storage.engines.DatabaseUnavailable). `scripts.migrate` creates databases only when told to
+    (`--create-databases`: local runs); fresh test databases are created here by default."""
+    check_database(url, create=create_database)
     command.upgrade(alembic_config(package, url), revision)
 
 
