@@ -48,7 +48,8 @@ dead_letters_out = DeadLetterSchema()
 
 def channel_concurrency(config, channel):
     """Deliveries of `channel` one instance runs at once (`<channel>_concurrency`)."""
-    value = int(config.get(f"{channel}_concurrency") or DEFAULT_CONCURRENCY[channel])
+    value = config.get(f"{channel}_concurrency")
+    value = DEFAULT_CONCURRENCY[channel] if value in (None, "") else int(value)
     if value < 1:
         raise ValueError(f"NOTIFICATIONS.{channel}_concurrency must be at least 1, not {value}")
     return value
@@ -66,8 +67,6 @@ class NotificationComponents(DependencyProvider):
                                   base_delay_seconds=float(config.get("retry_base_delay_seconds") or 30),
                                   max_delay_seconds=float(config.get("max_retry_delay_seconds") or 3600))
         self.lease_seconds = float(config.get("provider_timeout_seconds") or 10) + LEASE_MARGIN_SECONDS
-        self.queues = DeliveryQueues(nameko.config["AMQP_URI"], [*self.policy.delays(), self.lease_seconds])
-        self.queues.declare()
         # Each channel's deliveries hold at most their own bound of the container's workers;
         # with both bounds below max_workers, one channel's slow provider cannot take every
         # worker, and the other channel (and the event handlers) always finds one free.
@@ -76,6 +75,8 @@ class NotificationComponents(DependencyProvider):
         if wanted >= workers:
             raise ValueError(f"NOTIFICATIONS: email_concurrency + sms_concurrency ({wanted}) must stay below "
                              f"max_workers ({workers})")
+        self.queues = DeliveryQueues(nameko.config["AMQP_URI"], [*self.policy.delays(), self.lease_seconds])
+        self.queues.declare()
 
     def get_dependency(self, worker_ctx):
         return self

@@ -3,6 +3,7 @@ the real SendGrid and Twilio SDKs to local fakes that check every request's shap
 message per channel, opt-outs, retries through an outage, dead letters and their replay,
 refusals that are never retried, duplicate events, events held while the service is down, and
 the guests of partner bookings, found again in the delivery log by reservation."""
+import re
 import time
 
 import eventlet
@@ -11,6 +12,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from common.errors import ValidationError
 from common.inbox import event_dead_letters
+from notifications_service.service import NotificationsService
 from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)
     MAX_ATTEMPTS,
     dispatch,
@@ -357,6 +359,19 @@ def test_an_sms_goes_out_at_once_while_a_slow_sendgrid_holds_every_email_worker(
     rows = wait_until(lambda: (rows := stored(notifications_db, template="reservation_confirmed", status="sent"))
                       and len(rows) == 12 and rows, timeout=20, what="every email sent")
     assert {r.attempts for r in rows} == {1} and len(_of(sendgrid.messages, "is confirmed")) == 12
+
+
+@pytest.mark.parametrize("concurrency, message", [
+    ({"email_concurrency": 6, "sms_concurrency": 4}, "email_concurrency + sms_concurrency (10) must stay below "
+                                                     "max_workers (10)"),
+    ({"sms_concurrency": 0}, "sms_concurrency must be at least 1, not 0"),
+])
+def test_channel_bounds_that_could_starve_the_workers_refuse_to_start(
+        notifications_db, notifications_config, container_factory, concurrency, message):  # noqa: F811
+    notifications_config["NOTIFICATIONS"].update(concurrency)
+    container = container_factory(NotificationsService, notifications_config)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        container.start()
 
 
 def test_a_rate_limited_email_waits_the_retry_after_sendgrid_asks_for(
