@@ -1,10 +1,14 @@
 """Email through SendGrid's official SDK: POST /v3/mail/send, Bearer auth, 202 + X-Message-Id.
+A 429 says when to come back in `Retry-After` or, as SendGrid documents its rate limits, in
+`X-RateLimit-Reset` (the Unix time the limit resets).
 
 The SDK sends through urllib, whose errors tell whether the request went out: a failure to
 connect or to send arrives as `URLError` (nothing sent: safe to retry); a timeout or a dropped
 connection while waiting for the answer arrives as itself, after SendGrid had the whole
 request (the outcome is unknown)."""
 import http.client
+import math
+import time
 import urllib.error
 
 from python_http_client.exceptions import HTTPError
@@ -35,8 +39,7 @@ class SendGridEmail:
         try:
             response = self.client.send(mail)
         except HTTPError as error:
-            raise classify_status(error.status_code, _text(error.body), _header(error.headers, "Retry-After")) \
-                from None
+            raise classify_status(error.status_code, _text(error.body), _retry_after(error.headers)) from None
         except urllib.error.URLError as error:  # before the request was sent: connect refused, DNS
             raise ProviderTemporaryError(f"SendGrid unreachable: {error}") from None
         except TimeoutError:
@@ -44,13 +47,20 @@ class SendGridEmail:
         except (OSError, http.client.HTTPException) as error:  # reset or closed while waiting
             raise ProviderOutcomeUnknown(f"SendGrid dropped the connection before answering: {error!r}") from None
         if response.status_code not in (200, 202):
-            raise classify_status(response.status_code, _text(response.body),
-                                  _header(response.headers, "Retry-After"))
+            raise classify_status(response.status_code, _text(response.body), _retry_after(response.headers))
         return response.headers.get("X-Message-Id")
 
 
-def _header(headers, name):
-    return headers.get(name) if headers is not None else None
+def _retry_after(headers):
+    """The raw `Retry-After`, else seconds until `X-RateLimit-Reset`; None without either."""
+    if headers is None:
+        return None
+    if headers.get("Retry-After") is not None:
+        return headers.get("Retry-After")
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is not None and str(reset).strip().isdigit():
+        return str(max(0, math.ceil(int(reset) - time.time())))
+    return None
 
 
 def _text(body):

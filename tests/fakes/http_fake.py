@@ -24,10 +24,12 @@ class HttpFake(ABC):
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self._server = eventlet.spawn(wsgi.server, self.listener, self._app, log_output=False)
 
-    def fail_next(self, count, status=503, retry_after=None):
+    def fail_next(self, count, status=503, retry_after=None, headers=()):
         """Answer the next `count` well-formed requests with `status` instead of accepting them,
-        with a `Retry-After: <retry_after>` header when given (seconds or an HTTP date)."""
-        self._fail.extend([(status, retry_after)] * count)
+        with a `Retry-After: <retry_after>` header when given (seconds or an HTTP date), and any
+        other `headers` ((name, value) pairs)."""
+        extra = [*([] if retry_after is None else [("Retry-After", str(retry_after))]), *headers]
+        self._fail.extend([(status, extra)] * count)
 
     def answer_after(self, seconds):
         """From now on, answer each well-formed request `seconds` after taking it (0: at once)."""
@@ -50,9 +52,9 @@ class HttpFake(ABC):
         (None, []) to accept it. Either way it counts as an attempt."""
         self.attempts.append(time.monotonic())
         if self._fail:
-            status, retry_after = self._fail.pop(0)
+            status, headers = self._fail.pop(0)
             self.failures.append(status)
-            return status, ([] if retry_after is None else [("Retry-After", str(retry_after))])
+            return status, headers
         return None, []
 
     def _pause(self):

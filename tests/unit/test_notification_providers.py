@@ -5,6 +5,7 @@ apart from a request that never went out, and the console fallback chosen when n
 credentials are set."""
 import logging
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -147,6 +148,15 @@ def test_sendgrid_retry_after_as_a_date(sendgrid):
     with pytest.raises(ProviderTemporaryError) as raised:
         _email(sendgrid).send(EMAIL)
     assert 290 <= raised.value.retry_after <= 300
+
+
+def test_a_sendgrid_429_without_retry_after_waits_for_its_rate_limit_reset(sendgrid):
+    reset = int(time.time()) + 90
+    sendgrid.fail_next(1, 429, headers=[("X-RateLimit-Limit", "600"), ("X-RateLimit-Remaining", "0"),
+                                        ("X-RateLimit-Reset", str(reset))])
+    with pytest.raises(ProviderTemporaryError) as raised:
+        _email(sendgrid).send(EMAIL)
+    assert 85 <= raised.value.retry_after <= 90
 
 
 def test_a_500_with_retry_after_or_a_429_without_one_carries_none(sendgrid):
