@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 QUEUED, SENT, RETRYING, FAILED, UNKNOWN = "queued", "sent", "retrying", "failed", "unknown"
 # What the transport does with the delivery message.
 DONE, RETRY, DEFER, DEAD = "done", "retry", "defer", "dead"
+# What a replay does with a dead letter it may not send: leave it parked.
+KEEP_PARKED = "keep parked"
 
 
 # The waits a `Retry-After` is rounded up to. Each distinct wait is a retry queue (one TTL per
@@ -122,15 +124,17 @@ class Deliveries:
             return self._temporary(claim, f"unexpected error: {error!r}")
         return self._sent(claim, message_id)
 
-    def requeue(self, notification_id):
+    def requeue(self, notification_id, named=False):
         """A dead letter's notification made sendable again (failed or unknown → queued,
         attempts kept): its channel, or None when it needs no delivery (already sent,
-        retrying, or no such notification). Replaying an `unknown` one is an operator's
-        choice to risk sending it twice."""
+        retrying, or no such notification). An `unknown` one may have arrived: it is sent
+        again only when the operator `named` it, else it stays parked (KEEP_PARKED)."""
         with self.sessions.transaction() as session:
             notification = NotificationRepository(session).lock(notification_id)
             if notification is None or notification.status in (SENT, RETRYING):
                 return None
+            if notification.status == UNKNOWN and not named:
+                return KEEP_PARKED
             if notification.status in (FAILED, UNKNOWN):
                 notification.status, notification.updated_at = QUEUED, self.clock()
             return notification.channel

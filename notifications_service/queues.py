@@ -33,6 +33,7 @@ from nameko.amqp.publish import Publisher
 from common.contracts.notifications import CHANNELS
 from common.db import utcnow
 from common.logging import correlation_headers
+from notifications_service.delivery import KEEP_PARKED
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,9 @@ class DeliveryQueues:
 
     def replay(self, accept, notification_ids=None):
         """Move dead letters (all, or those of `notification_ids`) back to their channel's work
-        queue. `accept(id)` makes the notification sendable again and answers its channel, or
-        None when it no longer needs sending (already sent, say): that dead letter is dropped.
+        queue. `accept(id, named)` makes the notification sendable again and answers its
+        channel; None when it no longer needs sending (already sent, say): that dead letter is
+        dropped; KEEP_PARKED: it stays. `named` says the caller asked for that id.
         Returns how many moved."""
         wanted = None if notification_ids is None else set(notification_ids)
         moved = 0
@@ -124,7 +126,9 @@ class DeliveryQueues:
                 notification_id = _describe(message)["notification_id"]
                 if wanted is not None and notification_id not in wanted:
                     continue  # stays parked: requeued when the reader closes
-                channel = accept(notification_id) if notification_id is not None else None
+                channel = accept(notification_id, wanted is not None) if notification_id is not None else None
+                if channel == KEEP_PARKED:
+                    continue  # stays parked: requeued when the reader closes
                 if channel is not None:
                     self.enqueue([(notification_id, channel)])  # confirmed before the dead letter goes
                     moved += 1

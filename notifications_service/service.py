@@ -207,8 +207,10 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def replay_dead_letters(self, notification_ids=None):
-        """Send dead letters again (all, or the given notification ids): each goes back to the
-        work queue with status queued, its attempts kept. Returns how many were replayed.
+        """Send dead letters again (all, or the given notification ids): each goes back to its
+        channel's work queue with status queued, its attempts kept. One whose outcome is
+        `unknown` (it may have arrived) is sent again only when named by id. Returns how many
+        were replayed.
         Example: n.rpc.notifications.replay_dead_letters([41, 42])"""
         fields = ReplaySchema().load_or_raise({"notification_ids": notification_ids})
         return self.components.queues.replay(self._deliveries().requeue, fields["notification_ids"])

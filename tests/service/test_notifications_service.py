@@ -408,8 +408,11 @@ def test_an_email_sendgrid_takes_but_answers_too_late_is_sent_once_and_shown_as_
     assert dead["notification_id"] == email.id and dead["reason"].startswith("outcome unknown, not resent")
     assert rpc.list_failed() == []
 
-    # Replaying it is a deliberate resend.
+    # Replaying every dead letter (after an outage, say) leaves it parked; naming it resends it.
     sendgrid.answer_after(0)
+    assert rpc.replay_dead_letters() == 0
+    assert [d["notification_id"] for d in rpc.list_dead_letters()] == [email.id]
+    assert stored(notifications_db, id=email.id)[0].status == "unknown"
     assert rpc.replay_dead_letters([email.id]) == 1
     [email] = settled(notifications_db, 1, template="reservation_cancelled")
     assert (email.status, email.attempts) == ("sent", 2)

@@ -12,6 +12,7 @@ from notifications_service.delivery import (
     DEAD,
     DEFER,
     DONE,
+    KEEP_PARKED,
     RETRY,
     RETRY_AFTER_STEPS,
     Deliveries,
@@ -253,8 +254,10 @@ def test_an_attempt_with_an_unknown_outcome_is_never_resent_and_is_parked_for_op
     assert deliveries.deliver(notification_id).action == DEAD
     assert provider.sent == [] and _row(notifications_db, notification_id).attempts == 1
 
-    # An operator's replay is a deliberate resend.
-    assert deliveries.requeue(notification_id) == "email"
+    # A replay of every dead letter leaves it parked; an operator naming it resends it.
+    assert deliveries.requeue(notification_id) == KEEP_PARKED
+    assert _row(notifications_db, notification_id).status == "unknown"
+    assert deliveries.requeue(notification_id, named=True) == "email"
     assert deliveries.deliver(notification_id).action == DONE
     assert (_row(notifications_db, notification_id).status, len(provider.sent)) == ("sent", 1)
 
