@@ -38,9 +38,9 @@ KEEP_PARKED = "keep parked"
 
 # The waits a `Retry-After` is rounded up to. Each distinct wait is a retry queue (one TTL per
 # queue keeps expiry in order), so the set must stay short; rounding up keeps "never sooner
-# than asked" and costs at most half the wait again.
-RETRY_AFTER_STEPS = (1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200,
-                     1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600, 43200, 86400)
+# than asked" and costs at most half the wait again (or one second).
+RETRY_AFTER_STEPS = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900,
+                     1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 21600, 28800, 43200, 64800, 86400)
 
 
 @dataclass(frozen=True)

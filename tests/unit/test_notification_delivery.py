@@ -211,9 +211,12 @@ def test_a_retry_after_longer_than_the_back_off_is_waited_rounded_up_to_a_step()
     assert policy.delay(2, retry_after=4.2) == 6         # the back-off (3 * 2) is already longer
     assert policy.delay(1, retry_after=0) == 3           # a date in the past: the back-off
     assert policy.delay(1, retry_after=None) == 3
-    for asked in (1, 7, 59.5, 61, 299, 1000, 3599):
+    for asked in (3.01, 5.01, 7.5, 59.5, 61, 299, 1000, 3599):
         wait = policy.delay(1, retry_after=asked)
-        assert asked <= wait <= max(asked * 1.67, 3) and wait in RETRY_AFTER_STEPS, asked
+        assert asked <= wait <= max(asked * 1.5, asked + 1) and wait in RETRY_AFTER_STEPS, asked
+    wide = RetryPolicy(max_attempts=5, base_delay_seconds=1, max_delay_seconds=86400)
+    for low, high in zip(RETRY_AFTER_STEPS, RETRY_AFTER_STEPS[1:], strict=False):
+        assert wide.delay(1, retry_after=low + 0.01) == high <= max((low + 0.01) * 1.5, low + 1.01), low
 
 
 def test_no_retry_waits_longer_than_the_maximum_whatever_the_provider_asks():
