@@ -25,6 +25,14 @@ class NotificationRepository(SqlRepository[Notification]):
             .values(status=status, sending_until=None, updated_at=now, **fields)
             .execution_options(synchronize_session=False))
 
+    def channels(self, notification_ids):
+        """{id: channel} of the given notifications that exist."""
+        if not notification_ids:
+            return {}
+        rows = self.session.execute(sa.select(Notification.id, Notification.channel)
+                                    .where(Notification.id.in_(list(notification_ids))))
+        return dict(rows.all())
+
     def search(self, limit, offset, user_id=None, status=None, channel=None, reservation_id=None):
         where = []
         if user_id is not None:

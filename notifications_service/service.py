@@ -23,7 +23,7 @@ from common.permissions import owner_filter
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
 from common.runtime.heartbeat import Heartbeat
-from common.runtime.inbox import consumes, handles
+from common.runtime.inbox import PolicyConsumer, consumes, handles
 from common.runtime.logging import RequestContext
 from common.runtime.metrics import Metrics, count_notification
 from common.runtime.outbox_relay import Outbox
@@ -33,7 +33,7 @@ from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, Retry
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
 from notifications_service.providers import build_providers
-from notifications_service.queues import WORK_QUEUE, DeliveryQueues
+from notifications_service.queues import CHANNEL_QUEUES, WORK_QUEUE, DeliveryQueues
 from notifications_service.rendering import Renderer
 from notifications_service.repository import NotificationRepository
 
@@ -41,10 +41,20 @@ log = logging.getLogger(__name__)
 
 # How long past the provider timeout a send counts as still in flight (a worker may die mid-call).
 LEASE_MARGIN_SECONDS = 5
+DEFAULT_CONCURRENCY = {"email": 4, "sms": 4}  # deliveries in flight per channel (per instance)
 READ_ANY = "notifications:read_any"
 
 notifications_out = NotificationSchema()
 dead_letters_out = DeadLetterSchema()
+
+
+def channel_concurrency(config, channel):
+    """Deliveries of `channel` one instance runs at once (`<channel>_concurrency`)."""
+    value = config.get(f"{channel}_concurrency")
+    value = DEFAULT_CONCURRENCY[channel] if value in (None, "") else int(value)
+    if value < 1:
+        raise ValueError(f"NOTIFICATIONS.{channel}_concurrency must be at least 1, not {value}")
+    return value
 
 
 class NotificationComponents(DependencyProvider):
@@ -56,13 +66,41 @@ class NotificationComponents(DependencyProvider):
         self.providers = build_providers(config)
         self.renderer = Renderer()
         self.policy = RetryPolicy(max_attempts=int(config.get("max_attempts") or 5),
-                                  base_delay_seconds=float(config.get("retry_base_delay_seconds") or 30))
+                                  base_delay_seconds=float(config.get("retry_base_delay_seconds") or 30),
+                                  max_delay_seconds=float(config.get("max_retry_delay_seconds") or 3600))
         self.lease_seconds = float(config.get("provider_timeout_seconds") or 10) + LEASE_MARGIN_SECONDS
+        # Each channel's deliveries hold at most their own bound of the container's workers;
+        # with both bounds below max_workers, one channel's slow provider cannot take every
+        # worker, and the other channel (and the event handlers) always finds one free.
+        workers = int(nameko.config.get("max_workers") or 10)
+        wanted = sum(channel_concurrency(config, channel) for channel in CHANNEL_QUEUES)
+        if wanted >= workers:
+            raise ValueError(f"NOTIFICATIONS: email_concurrency + sms_concurrency ({wanted}) must stay below "
+                             f"max_workers ({workers})")
         self.queues = DeliveryQueues(nameko.config["AMQP_URI"], [*self.policy.delays(), self.lease_seconds])
         self.queues.declare()
 
     def get_dependency(self, worker_ctx):
         return self
+
+
+class ChannelDeliveries(PolicyConsumer):
+    """`@deliveries(channel)`: the consumer of one channel's work queue, its own connection
+    with a prefetch of `<channel>_concurrency`, so at most that many of the channel's deliveries
+    are in flight whatever the other channel's provider is doing."""
+
+    def __init__(self, channel, **kwargs):
+        self.channel = channel
+        queue = CHANNEL_QUEUES[channel]
+        super().__init__(queue, {queue.routing_key: DeliverySchema}, **kwargs)
+
+    def setup(self):
+        config = section(nameko.config, "NOTIFICATIONS")
+        self.consumer_options["prefetch_count"] = channel_concurrency(config, self.channel)
+        super().setup()
+
+
+deliveries = ChannelDeliveries.decorator
 
 
 class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations):
@@ -115,16 +153,22 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
 
     # -- delivery -----------------------------------------------------------------------
 
-    @consumes(WORK_QUEUE, {WORK_QUEUE.routing_key: DeliverySchema})
-    def deliver(self, delivery):
-        """Send one notification; a failure is retried later, then parked as a dead letter.
+    @deliveries("email")
+    def deliver_email(self, delivery):
+        """Send one email; a failure is retried later, then parked as a dead letter.
         A malformed delivery message goes to notifications.event_dead_letter."""
-        outcome = self._deliveries().deliver(delivery.payload["notification_id"])
-        queues = self.components.queues
-        if outcome.action in (RETRY, DEFER):
-            queues.retry_later(outcome.notification_id, outcome.delay)
-        elif outcome.action == DEAD:
-            queues.park(outcome.notification_id, outcome.reason)
+        self._deliver(delivery.payload["notification_id"], "email")
+
+    @deliveries("sms")
+    def deliver_sms(self, delivery):
+        """Send one SMS, as deliver_email sends an email."""
+        self._deliver(delivery.payload["notification_id"], "sms")
+
+    @consumes(WORK_QUEUE, {WORK_QUEUE.routing_key: DeliverySchema})
+    def forward_delivery(self, delivery):
+        """A delivery on the single work queue of earlier releases (from their retry queues,
+        or left there at an upgrade): moved to its channel's work queue."""
+        self.components.queues.enqueue(self._deliveries().routes([delivery.payload["notification_id"]]))
 
     # -- operators and the gateway ------------------------------------------------------
 
@@ -165,8 +209,10 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def replay_dead_letters(self, notification_ids=None):
-        """Send dead letters again (all, or the given notification ids): each goes back to the
-        work queue with status queued, its attempts kept. Returns how many were replayed.
+        """Send dead letters again (all, or the given notification ids): each goes back to its
+        channel's work queue with status queued, its attempts kept. One whose outcome is
+        `unknown` (it may have arrived) is sent again only when named by id. Returns how many
+        were replayed.
         Example: n.rpc.notifications.replay_dead_letters([41, 42])"""
         fields = ReplaySchema().load_or_raise({"notification_ids": notification_ids})
         return self.components.queues.replay(self._deliveries().requeue, fields["notification_ids"])
@@ -178,7 +224,15 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
 
     def _enqueue(self, notification_ids):
         # After commit: a failure here requeues the event, whose redelivery enqueues again.
-        self.components.queues.enqueue(notification_ids)
+        self.components.queues.enqueue(self._deliveries().routes(notification_ids))
+
+    def _deliver(self, notification_id, channel):
+        outcome = self._deliveries().deliver(notification_id)
+        queues = self.components.queues
+        if outcome.action in (RETRY, DEFER):
+            queues.retry_later(outcome.notification_id, channel, outcome.delay)
+        elif outcome.action == DEAD:
+            queues.park(outcome.notification_id, outcome.reason)
 
     def _notifier(self):
         return Notifier(self.db, self.components.renderer)

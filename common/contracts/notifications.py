@@ -6,7 +6,8 @@ from marshmallow import fields, validate
 from common.schemas import Id, LenientSchema, PageQuery, Schema, UtcDateTime, WholeNumber
 
 CHANNELS = ("email", "sms")
-NOTIFICATION_STATUSES = ("queued", "sent", "retrying", "failed")
+# unknown: the provider took the request but did not answer in time; not resent on its own.
+NOTIFICATION_STATUSES = ("queued", "sent", "retrying", "failed", "unknown")
 
 
 class DeliverySchema(Schema):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from notifications_service.providers.base import (
     EmailMessage,
+    ProviderOutcomeUnknown,
     ProviderPermanentError,
     ProviderTemporaryError,
     SmsMessage,
@@ -14,7 +15,7 @@ from notifications_service.providers.sendgrid import SendGridEmail
 from notifications_service.providers.smtp import SmtpEmail
 from notifications_service.providers.twilio import TwilioSms
 
-__all__ = ["EmailMessage", "SmsMessage", "ProviderTemporaryError", "ProviderPermanentError",
+__all__ = ["EmailMessage", "SmsMessage", "ProviderTemporaryError", "ProviderPermanentError", "ProviderOutcomeUnknown",
            "Providers", "build_providers"]
 
 log = logging.getLogger(__name__)

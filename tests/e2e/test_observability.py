@@ -81,7 +81,7 @@ def test_one_correlation_id_follows_a_booking_into_every_service_and_its_notific
     payments = traced("payments_service.service")
     assert {"rpc payments.charge ok"} <= {line["message"] for line in payments}
     handled = {line["message"] for line in traced("notifications_service.service")}
-    assert {"event notifications.on_reservation_confirmed ok", "consume notifications.deliver ok"} <= handled
+    assert {"event notifications.on_reservation_confirmed ok", "consume notifications.deliver_email ok"} <= handled
     for module, service in [("reservations_service.service", "reservations"), ("payments_service.service", "payments"),
                             ("gateway.service:GatewayService", "gateway")]:
         assert {line["service"] for line in traced(module)} == {service}

@@ -4,7 +4,9 @@
 personalizations[].to[].email, from.email, a subject and content[{type, value}] is accepted
 with 202 and an `X-Message-Id` header, the way SendGrid answers. Anything else is answered
 400 and kept in `errors`, so a test can assert that no request had the wrong shape.
-`fail_next(n, status)` makes the next n well-formed requests fail (an outage, or a refusal)."""
+`fail_next(n, status, retry_after)` makes the next n well-formed requests fail (an outage, a
+refusal, or a rate limit with `Retry-After`); `answer_after(seconds)` makes SendGrid slow:
+each message is taken (and counted as sent) at once, its answer comes `seconds` later."""
 import json
 import re
 import uuid
@@ -31,11 +33,14 @@ class SendGridFake(HttpFake):
         except ValueError as reason:
             self.errors.append((str(reason), path))
             return answer(start_response, "400 Bad Request", {"errors": [{"message": str(reason)}]})
-        status = self._injected_failure()
+        status, headers = self._injected_failure()
         if status:
-            return answer(start_response, f"{status} Injected", {"errors": [{"message": "injected failure"}]})
+            self._pause()
+            return answer(start_response, f"{status} Injected", {"errors": [{"message": "injected failure"}]},
+                          headers)
         message_id = uuid.uuid4().hex[:22]
         self.messages.append(dict(mail, message_id=message_id))
+        self._pause()
         start_response("202 Accepted", [("X-Message-Id", message_id), ("Content-Length", "0")])
         return [b""]
 

@@ -3,8 +3,9 @@
 `POST /2010-04-01/Accounts/<sid>/Messages.json`, basic auth `<sid>:<token>`, form-encoded
 To/From/Body, is accepted with 201 and a message resource (its `sid`), as Twilio answers.
 A request of any other shape is answered 400 and kept in `errors`. Like Twilio's test
-credentials, +15005550001 is an invalid number (400, error 21211); `fail_next(n, status)`
-makes the next n well-formed requests fail."""
+credentials, +15005550001 is an invalid number (400, error 21211); `fail_next(n, status,
+retry_after)` makes the next n well-formed requests fail (a 429 with `Retry-After`, say);
+`answer_after(seconds)` takes each message at once and answers `seconds` later."""
 import base64
 import re
 import uuid
@@ -41,12 +42,15 @@ class TwilioFake(HttpFake):
             return answer(start_response, "400 Bad Request", {
                 "code": 21211, "status": 400, "more_info": "https://www.twilio.com/docs/errors/21211",
                 "message": f"The 'To' number {form['To']} is not a valid phone number."})
-        status = self._injected_failure()
+        status, headers = self._injected_failure()
         if status:
+            self._pause()
             return answer(start_response, f"{status} Injected",
-                           {"code": 20500, "message": "injected failure", "status": status})
+                          {"code": 20429 if status == 429 else 20500, "message": "injected failure",
+                           "status": status}, headers)
         sid = "SM" + uuid.uuid4().hex
         self.messages.append({"sid": sid, "to": form["To"], "from": form["From"], "body": form["Body"]})
+        self._pause()
         return answer(start_response, "201 Created", {
             "sid": sid, "account_sid": self.account_sid, "to": form["To"], "from": form["From"],
             "body": form["Body"], "status": "queued", "num_segments": "1", "direction": "outbound-api",

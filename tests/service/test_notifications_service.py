@@ -3,6 +3,7 @@ the real SendGrid and Twilio SDKs to local fakes that check every request's shap
 message per channel, opt-outs, retries through an outage, dead letters and their replay,
 refusals that are never retried, duplicate events, events held while the service is down, and
 the guests of partner bookings, found again in the delivery log by reservation."""
+import re
 import time
 
 import eventlet
@@ -11,6 +12,7 @@ from nameko.testing.services import entrypoint_waiter
 
 from common.errors import ValidationError
 from common.runtime.inbox import event_dead_letters
+from notifications_service.service import NotificationsService
 from tests.service.notifications_fixtures import (  # noqa: F401  (fixtures)
     MAX_ATTEMPTS,
     dispatch,
@@ -270,15 +272,21 @@ def test_the_delivery_topology_is_durable_and_retries_dead_letter_back_to_work(
     vhost = notifications_config["AMQP_URI"].rsplit("/", 1)[1]
     queues = {queue["name"]: queue for queue in rabbit_manager.get_queues(vhost)}
     retry_queues = sorted(name for name in queues if name.startswith("notifications.retry."))
-    # base 0.2 s doubling for attempts 1-3, and the 7 s lease wait (2 s timeout + 5 s margin)
-    assert retry_queues == ["notifications.retry.200ms", "notifications.retry.400ms",
-                            "notifications.retry.7000ms", "notifications.retry.800ms"]
-    for name in ("notifications.deliveries", "notifications.dead_letter", *retry_queues):
+    # per channel: base 0.2 s doubling for attempts 1-3, and the 7 s lease wait (2 s timeout + 5 s margin)
+    assert retry_queues == sorted(f"notifications.retry.{channel}.{millis}ms" for channel in ("email", "sms")
+                                  for millis in (200, 400, 800, 7000))
+    work_queues = ["notifications.deliveries.email", "notifications.deliveries.sms"]
+    for name in ("notifications.deliveries", *work_queues, "notifications.dead_letter", *retry_queues):
         assert queues[name]["durable"] and not queues[name]["auto_delete"], name
     for name in retry_queues:
+        channel = name.split(".")[2]
         assert queues[name]["arguments"] == {"x-dead-letter-exchange": "notifications.delivery",
-                                             "x-dead-letter-routing-key": "deliver"}
+                                             "x-dead-letter-routing-key": f"deliver.{channel}"}
         assert queues[name].get("consumers", 0) == 0  # nobody consumes them: messages only expire
+    # Each channel's work queue has its own consumer, holding at most its concurrency in flight.
+    for name in ("notifications.deliveries", *work_queues):
+        assert wait_until(lambda name=name: _queue(rabbit_manager, vhost, name).get("consumers"),
+                          what=f"a consumer on {name}") == 1
 
     # A delivery message that names no notification is parked with the malformed events, not
     # retried forever, and not among the notifications that failed to go out.
@@ -286,7 +294,129 @@ def test_the_delivery_topology_is_durable_and_retries_dead_letter_back_to_work(
                            properties={"content_type": "application/json"})
     [dead] = wait_until(rpc.list_event_dead_letters, what="the malformed message parked")
     assert dead["reason"].startswith("deliver fails its schema") and dead["routing_key"] == "deliver"
+    rabbit_manager.publish(vhost, "notifications.delivery", "deliver.sms", '{"notification_id": "x"}',
+                           properties={"content_type": "application/json"})
+    wait_until(lambda: len(rpc.list_event_dead_letters()) == 2, what="the malformed SMS delivery parked")
     assert rpc.list_dead_letters() == []
+
+
+def _queue(rabbit_manager, vhost, name):
+    return next((q for q in rabbit_manager.get_queues(vhost) if q["name"] == name), {})
+
+
+def test_deliveries_left_in_the_single_queue_and_retry_queues_of_the_earlier_release_are_sent(
+        notifications, notifications_config, dispatch, notifications_db, sendgrid, twilio):  # noqa: F811
+    """An upgrade loses nothing: a message on `notifications.deliveries`, or expiring from an
+    old `notifications.retry.<N>ms` queue (which dead-letters to "deliver"), reaches its channel."""
+    import kombu
+
+    from notifications_service.queues import EXCHANGE
+    _register(dispatch, notifications_db, 7)
+    dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=91))
+    email, sms = settled(notifications_db, 2, template="reservation_confirmed")
+    with notifications_db.transaction() as session:  # as if they had been queued before the upgrade
+        for row in (email, sms):
+            session.merge(row).status = "queued"
+    old_retry = kombu.Queue("notifications.retry.300ms", exchange=EXCHANGE, routing_key="retry.300ms", durable=True,
+                            queue_arguments={"x-dead-letter-exchange": EXCHANGE.name,
+                                             "x-dead-letter-routing-key": "deliver"})
+    with kombu.Connection(notifications_config["AMQP_URI"]) as connection:
+        producer = kombu.Producer(connection)
+        producer.publish({"notification_id": email.id}, exchange=EXCHANGE, routing_key="deliver",
+                         delivery_mode=2, serializer="json")
+        producer.publish({"notification_id": sms.id}, exchange=EXCHANGE, routing_key=old_retry.routing_key,
+                         declare=[old_retry], expiration=0.3, delivery_mode=2, serializer="json")
+        sendgrid.wait_for(2 + 1)  # welcome, the first confirmation, and this one again
+        twilio.wait_for(2 + 1)
+    rows = settled(notifications_db, 2, template="reservation_confirmed")
+    assert [(r.channel, r.status, r.attempts) for r in rows] == [("email", "sent", 2), ("sms", "sent", 2)]
+    old_retry.bind(kombu.Connection(notifications_config["AMQP_URI"]).channel()).delete()
+
+
+# -- a slow or rate-limiting provider --------------------------------------------------
+
+
+def test_an_sms_goes_out_at_once_while_a_slow_sendgrid_holds_every_email_worker(
+        start_notifications, notifications_config, dispatch, notifications_db, sendgrid, twilio):  # noqa: F811
+    notifications_config["NOTIFICATIONS"].update(email_concurrency=2, sms_concurrency=2)
+    start_notifications()
+    _register(dispatch, notifications_db, 7, phone=None)
+    _register(dispatch, notifications_db, 8, email="bob@example.com", phone="+14155550188", notify_email=False)
+    sendgrid.answer_after(1.5)  # slow, but inside the 2 s timeout: every email is sent, slowly
+    for reservation_id in range(100, 112):  # 12 emails: 9 s of SendGrid at two at a time
+        dispatch("reservations", "reservation_confirmed", reservation_event(7, reservation_id=reservation_id))
+    wait_until(lambda: len(sendgrid.attempts) >= 1 + 2, what="SendGrid busy with the confirmations")
+
+    started = time.monotonic()
+    dispatch("payments", "payment_refunded", payment_event(8, amount=3000))
+    [text] = wait_until(lambda: _of(twilio.messages, "30.00 USD"), what="the SMS")
+    waited = time.monotonic() - started
+    assert waited < 1.0, f"the SMS waited {waited:.1f} s behind the emails"
+    emails = stored(notifications_db, template="reservation_confirmed")
+    assert sum(e.status == "sent" for e in emails) <= 4  # the emails were still going out, two at a time
+    assert text["to"] == "+14155550188"
+
+    rows = wait_until(lambda: (rows := stored(notifications_db, template="reservation_confirmed", status="sent"))
+                      and len(rows) == 12 and rows, timeout=20, what="every email sent")
+    assert {r.attempts for r in rows} == {1} and len(_of(sendgrid.messages, "is confirmed")) == 12
+
+
+@pytest.mark.parametrize("concurrency, message", [
+    ({"email_concurrency": 6, "sms_concurrency": 4}, "email_concurrency + sms_concurrency (10) must stay below "
+                                                     "max_workers (10)"),
+    ({"sms_concurrency": 0}, "sms_concurrency must be at least 1, not 0"),
+])
+def test_channel_bounds_that_could_starve_the_workers_refuse_to_start(
+        notifications_db, notifications_config, container_factory, concurrency, message):  # noqa: F811
+    notifications_config["NOTIFICATIONS"].update(concurrency)
+    container = container_factory(NotificationsService, notifications_config)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        container.start()
+
+
+def test_a_rate_limited_email_waits_the_retry_after_sendgrid_asks_for(
+        notifications, dispatch, notifications_db, sendgrid, rpc):  # noqa: F811
+    _register(dispatch, notifications_db, 7, phone=None)
+    sendgrid.fail_next(1, 429, retry_after=2)  # the back-off alone would retry after 0.2 s
+    dispatch("payments", "payment_refunded", payment_event(7, amount=3000))
+
+    [email] = settled(notifications_db, 1, template="payment_refunded")
+    assert (email.status, email.attempts) == ("sent", 2)
+    first, second = sendgrid.attempts[-2:]
+    assert second - first >= 2.0, f"retried {second - first:.2f} s later"
+    assert sendgrid.failures == [429] and len(_of(sendgrid.messages, "Refund of")) == 1
+
+
+def test_an_email_sendgrid_takes_but_answers_too_late_is_sent_once_and_shown_as_unknown(
+        notifications, dispatch, notifications_db, sendgrid, rpc, probe):  # noqa: F811
+    _register(dispatch, notifications_db, 7, phone=None)
+    probe.drain(want=1, timeout=2)  # the welcome email's notification_sent
+    sendgrid.answer_after(3)  # after the 2 s timeout: SendGrid has the email, we never hear so
+    dispatch("reservations", "reservation_cancelled", reservation_event(7, reservation_id=95, refund_amount=0))
+
+    [email] = wait_until(lambda: (rows := stored(notifications_db, template="reservation_cancelled"))
+                         and rows[0].status == "unknown" and rows, what="the email's outcome unknown")
+    assert email.attempts == 1 and "did not answer within 2 s" in email.last_error
+    eventlet.sleep(2.0)  # longer than every retry delay: nothing is tried again
+    assert len(_of(sendgrid.messages, "is cancelled")) == 1 and len(sendgrid.attempts) == 2
+    assert probe.drain(want=1, timeout=0.5) == []  # neither notification_sent nor _failed
+
+    # Operators see it where they look: by status, and among the dead letters with the reason.
+    unknown = rpc.list_notifications({"status": "unknown"})
+    assert [(n["id"], n["status"]) for n in unknown["items"]] == [(email.id, "unknown")]
+    [dead] = wait_until(rpc.list_dead_letters, what="the dead letter")
+    assert dead["notification_id"] == email.id and dead["reason"].startswith("outcome unknown, not resent")
+    assert rpc.list_failed() == []
+
+    # Replaying every dead letter (after an outage, say) leaves it parked; naming it resends it.
+    sendgrid.answer_after(0)
+    assert rpc.replay_dead_letters() == 0
+    assert [d["notification_id"] for d in rpc.list_dead_letters()] == [email.id]
+    assert stored(notifications_db, id=email.id)[0].status == "unknown"
+    assert rpc.replay_dead_letters([email.id]) == 1
+    [email] = settled(notifications_db, 1, template="reservation_cancelled")
+    assert (email.status, email.attempts) == ("sent", 2)
+    assert len(_of(sendgrid.messages, "is cancelled")) == 2
 
 
 def _partner_confirmed(reservation_id, phone=None):

@@ -106,7 +106,7 @@ OVERRIDES = {
     "Store": {"__init__"},
     "Database": {"__init__", "setup", "stop", "get_dependency"},
     "JsonWsgiApp": {"__init__", "__call__"},
-    "JsonWebServer": {"get_wsgi_app", "context_data_from_headers"},
+    "JsonWebServer": {"get_wsgi_app", "get_wsgi_server", "context_data_from_headers"},
     "JsonHttp": {"__init__", "setup", "handle_request", "response_from_result", "response_from_exception"},
 }
 

@@ -8,9 +8,22 @@ import pytest
 import sqlalchemy as sa
 
 from common.storage.outbox import EventRecorder
-from notifications_service.delivery import DEAD, DEFER, DONE, RETRY, Deliveries, RetryPolicy
+from notifications_service.delivery import (
+    DEAD,
+    DEFER,
+    DONE,
+    KEEP_PARKED,
+    RETRY,
+    RETRY_AFTER_STEPS,
+    Deliveries,
+    RetryPolicy,
+)
 from notifications_service.models import Notification, OutboxMessage
-from notifications_service.providers import ProviderPermanentError, ProviderTemporaryError
+from notifications_service.providers import (
+    ProviderOutcomeUnknown,
+    ProviderPermanentError,
+    ProviderTemporaryError,
+)
 from tests.conftest import first_words
 from tests.service.notifications_fixtures import notifications_db  # noqa: F401  (fixture)
 
@@ -180,9 +193,80 @@ def test_requeue_makes_a_failed_notification_sendable_and_keeps_its_attempts(
     deliveries = _deliveries(notifications_db, ScriptedProvider(), clock)
     failed, sent, retrying = notification(status="failed", attempts=3), notification(status="sent", attempts=1), \
         notification(status="retrying", attempts=1)
-    assert deliveries.requeue(failed) is True
+    assert deliveries.requeue(failed) == "email"  # sendable again, on the email work queue
     assert (_row(notifications_db, failed).status, _row(notifications_db, failed).attempts) == ("queued", 3)
-    assert deliveries.requeue(failed) is True  # still queued: it still needs its delivery message
-    assert deliveries.requeue(sent) is False and deliveries.requeue(retrying) is False
-    assert deliveries.requeue(999999) is False
+    assert deliveries.requeue(failed) == "email"  # still queued: it still needs its delivery message
+    assert deliveries.requeue(sent) is None and deliveries.requeue(retrying) is None
+    assert deliveries.requeue(999999) is None
     assert _deliveries(notifications_db, ScriptedProvider("x"), clock).deliver(999999).action == DONE
+
+
+# -- Retry-After -----------------------------------------------------------------------
+
+
+def test_a_retry_after_longer_than_the_back_off_is_waited_rounded_up_to_a_step():
+    policy = RetryPolicy(max_attempts=5, base_delay_seconds=3, max_delay_seconds=3600)
+    assert policy.delay(1, retry_after=120) == 120       # a step itself: exactly that
+    assert policy.delay(1, retry_after=121) == 180       # never sooner than asked: the next step up
+    assert policy.delay(2, retry_after=4.2) == 6         # the back-off (3 * 2) is already longer
+    assert policy.delay(1, retry_after=0) == 3           # a date in the past: the back-off
+    assert policy.delay(1, retry_after=None) == 3
+    for asked in (3.01, 5.01, 7.5, 59.5, 61, 299, 1000, 3599):
+        wait = policy.delay(1, retry_after=asked)
+        assert asked <= wait <= max(asked * 1.5, asked + 1) and wait in RETRY_AFTER_STEPS, asked
+    wide = RetryPolicy(max_attempts=5, base_delay_seconds=1, max_delay_seconds=86400)
+    for low, high in zip(RETRY_AFTER_STEPS, RETRY_AFTER_STEPS[1:], strict=False):
+        assert wide.delay(1, retry_after=low + 0.01) == high <= max((low + 0.01) * 1.5, low + 1.01), low
+
+
+def test_no_retry_waits_longer_than_the_maximum_whatever_the_provider_asks():
+    policy = RetryPolicy(max_attempts=12, base_delay_seconds=30, max_delay_seconds=600)
+    assert policy.delay(1, retry_after=7200) == 600
+    assert policy.delay(1, retry_after=10 ** 9) == 600
+    assert policy.delay(11) == 600  # the back-off is capped too (30 * 2**10 would be 8.5 hours)
+    assert max(policy.delays()) == 600
+
+
+def test_a_rate_limited_attempt_retries_after_the_providers_retry_after(notifications_db, notification, clock):  # noqa: F811
+    notification_id = notification()
+    provider = ScriptedProvider(ProviderTemporaryError("429 Too Many Requests", retry_after=120), "sg-9")
+    deliveries = _deliveries(notifications_db, provider, clock)
+    outcome = deliveries.deliver(notification_id)
+    assert (outcome.action, outcome.delay) == (RETRY, 120)  # not the 0.5 s back-off
+    row = _row(notifications_db, notification_id)
+    assert (row.status, row.attempts) == ("retrying", 1)
+    assert deliveries.deliver(notification_id).action == DONE
+
+
+# -- an attempt with no answer ---------------------------------------------------------
+
+
+def test_an_attempt_with_an_unknown_outcome_is_never_resent_and_is_parked_for_operators(
+        notifications_db, notification, clock):  # noqa: F811
+    notification_id = notification()
+    provider = ScriptedProvider(ProviderOutcomeUnknown("SendGrid did not answer within 10 s"), "sg-2")
+    deliveries = _deliveries(notifications_db, provider, clock, max_attempts=5)
+    outcome = deliveries.deliver(notification_id)
+    assert outcome.action == DEAD and outcome.reason.startswith("outcome unknown, not resent")
+    row = _row(notifications_db, notification_id)
+    assert (row.status, row.attempts, row.sending_until) == ("unknown", 1, None)
+    assert "did not answer within 10 s" in row.last_error
+    assert _events(notifications_db) == []  # neither sent nor failed is known
+
+    # Its message coming back (a redelivery) parks it again and sends nothing.
+    assert deliveries.deliver(notification_id).action == DEAD
+    assert provider.sent == [] and _row(notifications_db, notification_id).attempts == 1
+
+    # A replay of every dead letter leaves it parked; an operator naming it resends it.
+    assert deliveries.requeue(notification_id) == KEEP_PARKED
+    assert _row(notifications_db, notification_id).status == "unknown"
+    assert deliveries.requeue(notification_id, named=True) == "email"
+    assert deliveries.deliver(notification_id).action == DONE
+    assert (_row(notifications_db, notification_id).status, len(provider.sent)) == ("sent", 1)
+
+
+def test_routes_name_each_notifications_channel(notifications_db, notification, clock):  # noqa: F811
+    email, sms = notification(channel="email"), notification(channel="sms")
+    deliveries = _deliveries(notifications_db, ScriptedProvider(), clock)
+    assert deliveries.routes([sms, email, 999999]) == [(sms, "sms"), (email, "email")]
+    assert deliveries.routes([]) == []

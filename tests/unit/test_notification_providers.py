@@ -1,18 +1,25 @@
 """Providers through the official SDKs against local fakes that check the real request
 shapes: what a success returns, which failures are temporary (retry) and which permanent
-(4xx: never retried), and the console fallback chosen when no credentials are set."""
+(4xx: never retried), a rate limit's Retry-After kept, an answer that never came told
+apart from a request that never went out, and the console fallback chosen when no
+credentials are set."""
 import logging
 import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
 from notifications_service.providers import (
     EmailMessage,
+    ProviderOutcomeUnknown,
     ProviderPermanentError,
     ProviderTemporaryError,
     SmsMessage,
     build_providers,
 )
+from notifications_service.providers.base import retry_after_seconds
 from notifications_service.providers.console import ConsoleProvider
 from notifications_service.providers.sendgrid import SendGridEmail
 from notifications_service.providers.smtp import SmtpEmail
@@ -116,6 +123,74 @@ def test_twilio_unreachable_is_temporary():
     provider = TwilioSms("AC" + "1" * 32, "token", "+15005550006", f"http://127.0.0.1:{_closed_port()}", timeout=2)
     with pytest.raises(ProviderTemporaryError, match="unreachable"):
         provider.send(SMS)
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date():
+    now = datetime(2027, 1, 1, 9, tzinfo=UTC)
+    assert retry_after_seconds("120", now) == 120
+    assert retry_after_seconds(" 0 ", now) == 0
+    assert retry_after_seconds("Fri, 01 Jan 2027 09:02:30 GMT", now) == 150
+    assert retry_after_seconds("Fri, 01 Jan 2027 08:00:00 GMT", now) == 0  # already past
+    assert retry_after_seconds(None, now) is None
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds("-5", now) is None
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_sendgrid_rate_limit_keeps_its_retry_after(sendgrid, status):
+    sendgrid.fail_next(1, status, retry_after=120)
+    with pytest.raises(ProviderTemporaryError) as raised:
+        _email(sendgrid).send(EMAIL)
+    assert raised.value.retry_after == 120 and "Retry-After 120 s" in str(raised.value)
+
+
+def test_sendgrid_retry_after_as_a_date(sendgrid):
+    sendgrid.fail_next(1, 429, retry_after=format_datetime(datetime.now(UTC) + timedelta(seconds=300), usegmt=True))
+    with pytest.raises(ProviderTemporaryError) as raised:
+        _email(sendgrid).send(EMAIL)
+    assert 290 <= raised.value.retry_after <= 300
+
+
+def test_a_sendgrid_429_without_retry_after_waits_for_its_rate_limit_reset(sendgrid):
+    reset = int(time.time()) + 90
+    sendgrid.fail_next(1, 429, headers=[("X-RateLimit-Limit", "600"), ("X-RateLimit-Remaining", "0"),
+                                        ("X-RateLimit-Reset", str(reset))])
+    with pytest.raises(ProviderTemporaryError) as raised:
+        _email(sendgrid).send(EMAIL)
+    assert 85 <= raised.value.retry_after <= 90
+
+
+def test_a_500_with_retry_after_or_a_429_without_one_carries_none(sendgrid):
+    sendgrid.fail_next(1, 500, retry_after=120)
+    sendgrid.fail_next(1, 429)
+    for _ in range(2):
+        with pytest.raises(ProviderTemporaryError) as raised:
+            _email(sendgrid).send(EMAIL)
+        assert raised.value.retry_after is None
+
+
+@pytest.mark.parametrize("retry_after, expected", [("60", 60), (None, None)])
+def test_twilio_rate_limit_keeps_its_retry_after(twilio, retry_after, expected):
+    twilio.fail_next(1, 429, retry_after=retry_after)
+    with pytest.raises(ProviderTemporaryError, match="429") as raised:
+        _sms(twilio).send(SMS)
+    assert raised.value.retry_after == expected
+    assert twilio.messages == []
+
+
+def test_sendgrid_answering_after_the_timeout_is_an_unknown_outcome_not_a_failure(sendgrid):
+    sendgrid.answer_after(1.5)
+    provider = SendGridEmail(sendgrid.api_key, "no-reply@bookify.test", sendgrid.url, timeout=0.5)
+    with pytest.raises(ProviderOutcomeUnknown, match="did not answer within 0.5 s"):
+        provider.send(EMAIL)
+    assert len(sendgrid.messages) == 1  # SendGrid took it all the same
+
+
+def test_twilio_answering_after_the_timeout_is_an_unknown_outcome_not_a_failure(twilio):
+    twilio.answer_after(1.5)
+    provider = TwilioSms(twilio.account_sid, twilio.auth_token, "+15005550006", twilio.url, timeout=0.5)
+    with pytest.raises(ProviderOutcomeUnknown, match="did not answer within 0.5 s"):
+        provider.send(SMS)
+    assert len(twilio.messages) == 1
 
 
 def test_smtp_unreachable_is_temporary():
