@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from common.clock import utcnow
+from common.contracts.notifications import FAILED, QUEUED, RETRYING, SENT, UNKNOWN
 from notifications_service.providers import (
     EmailMessage,
     ProviderOutcomeUnknown,
@@ -29,7 +30,6 @@ from notifications_service.repository import NotificationRepository
 
 log = logging.getLogger(__name__)
 
-QUEUED, SENT, RETRYING, FAILED, UNKNOWN = "queued", "sent", "retrying", "failed", "unknown"
 # What the transport does with the delivery message.
 DONE, RETRY, DEFER, DEAD = "done", "retry", "defer", "dead"
 # What a replay does with a dead letter it may not send: leave it parked.

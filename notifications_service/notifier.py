@@ -5,13 +5,12 @@ creates nothing twice. Each row keeps the reservation it is about, for the deliv
 import logging
 
 from common.clock import utcnow
+from common.contracts.notifications import QUEUED
 from notifications_service.contacts import EMAIL, ContactBook, user_recipient
 from notifications_service.models import Notification
 from notifications_service.repository import NotificationRepository, ProcessedEvents
 
 log = logging.getLogger(__name__)
-
-QUEUED = "queued"
 
 
 class Notifier:

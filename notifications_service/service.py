@@ -19,7 +19,6 @@ from common.contracts.notifications import (
     ReplaySchema,
 )
 from common.errors import EXPECTED_ERRORS
-from common.permissions import owner_filter
 from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
 from common.runtime.database import Database
 from common.runtime.heartbeat import Heartbeat
@@ -30,19 +29,18 @@ from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
 from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
+from notifications_service.log import DeliveryLog
 from notifications_service.models import OperatorCall, OutboxMessage
 from notifications_service.notifier import Notifier
 from notifications_service.providers import build_providers
 from notifications_service.queues import CHANNEL_QUEUES, WORK_QUEUE, DeliveryQueues
 from notifications_service.rendering import Renderer
-from notifications_service.repository import NotificationRepository
 
 log = logging.getLogger(__name__)
 
 # How long past the provider timeout a send counts as still in flight (a worker may die mid-call).
 LEASE_MARGIN_SECONDS = 5
 DEFAULT_CONCURRENCY = {"email": 4, "sms": 4}  # deliveries in flight per channel (per instance)
-READ_ANY = "notifications:read_any"
 
 notifications_out = NotificationSchema()
 dead_letters_out = DeadLetterSchema()
@@ -186,19 +184,15 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
         Example: n.rpc.notifications.list_notifications({"status": "failed", "channel": "sms", "limit": 20})
         Who was told what about a booking: n.rpc.notifications.list_notifications({"reservation_id": 12})"""
         filters = NotificationQuerySchema().load_or_raise(query_or_empty(query))
-        actor = load_actor(actor)
-        filters["user_id"] = owner_filter(actor, filters.get("user_id"), READ_ANY)
-        with self.db.transaction() as session:
-            page = NotificationRepository(session).search(**filters)
-            return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}
+        page = DeliveryLog(self.db).search(load_actor(actor), filters)
+        return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_failed(self, limit=50):
         """Notifications that gave up (most recent first), with the last error.
         Example: n.rpc.notifications.list_failed(20)"""
         fields = LimitSchema().load_or_raise({"limit": limit})
-        with self.db.transaction() as session:
-            return [notifications_out.dump(n) for n in NotificationRepository(session).failed(fields["limit"])]
+        return [notifications_out.dump(n) for n in DeliveryLog(self.db).failed(fields["limit"])]
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_dead_letters(self, limit=50):

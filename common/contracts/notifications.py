@@ -6,8 +6,10 @@ from marshmallow import fields, validate
 from common.schemas import Id, LenientSchema, PageQuery, Schema, UtcDateTime, WholeNumber
 
 CHANNELS = ("email", "sms")
+# The statuses of a notification, named once here (the service and the API both read them).
 # unknown: the provider took the request but did not answer in time; not resent on its own.
-NOTIFICATION_STATUSES = ("queued", "sent", "retrying", "failed", "unknown")
+QUEUED, SENT, RETRYING, FAILED, UNKNOWN = "queued", "sent", "retrying", "failed", "unknown"
+NOTIFICATION_STATUSES = (QUEUED, SENT, RETRYING, FAILED, UNKNOWN)
 
 
 class DeliverySchema(Schema):
