@@ -34,14 +34,10 @@ from common.contracts.auth import (
     UserUpdateSchema,
 )
 from common.errors import EXPECTED_ERRORS
-from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
-from common.runtime.database import Database
-from common.runtime.heartbeat import Heartbeat
-from common.runtime.logging import RequestContext
-from common.runtime.metrics import Metrics
+from common.runtime import audit, service  # modules: `nameko run <module>` would run their classes as services
 from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
-from common.schemas import PageQuery, PingSchema, argument, query_or_empty
+from common.schemas import PageQuery, argument, query_or_empty
 from common.tokens import TokenCodec, TokenSettings
 
 users_out = UserSchema()
@@ -76,22 +72,12 @@ def _user(user):
     return users_out.dump(user)
 
 
-class AuthService(audit.AuditedService):
+class AuthService(service.BookifyService):
     name = "auth"
 
-    db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
-    request_context = RequestContext()  # correlation id across hops, one log line per call
-    metrics = Metrics()
-    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = AuthComponents()
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def ping(self, deep=False):
-        """Liveness over RPC; with deep=True, readiness: this service and its database
-        (the gateway's /ready). Example: n.rpc.auth.ping(deep=True)"""
-        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     # -- sessions -----------------------------------------------------------------------
 

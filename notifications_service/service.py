@@ -19,15 +19,16 @@ from common.contracts.notifications import (
     ReplaySchema,
 )
 from common.errors import EXPECTED_ERRORS
-from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
-from common.runtime.database import Database
-from common.runtime.heartbeat import Heartbeat
+from common.runtime import (  # modules: `nameko run <module>` would run their classes as services
+    audit,
+    inbox,
+    service,
+)
 from common.runtime.inbox import PolicyConsumer, consumes, handles
-from common.runtime.logging import RequestContext
-from common.runtime.metrics import Metrics, count_notification
+from common.runtime.metrics import count_notification
 from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
-from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
+from common.schemas import LimitSchema, query_or_empty
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
 from notifications_service.log import DeliveryLog
 from notifications_service.models import OperatorCall, OutboxMessage
@@ -101,15 +102,11 @@ class ChannelDeliveries(PolicyConsumer):
 deliveries = ChannelDeliveries.decorator
 
 
-class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations):
+class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperations):
     name = "notifications"
 
-    db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
-    request_context = RequestContext()  # correlation id across hops, one log line per call
-    metrics = Metrics()
-    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     components = NotificationComponents()
 
     # -- events in ----------------------------------------------------------------------
@@ -169,12 +166,6 @@ class NotificationsService(audit.AuditedService, inbox.EventDeadLetterOperations
         self.components.queues.enqueue(self._deliveries().routes([delivery.payload["notification_id"]]))
 
     # -- operators and the gateway ------------------------------------------------------
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def ping(self, deep=False):
-        """Liveness over RPC; with deep=True, readiness: this service and its database
-        (the gateway's /ready). Example: n.rpc.notifications.ping(deep=True)"""
-        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_notifications(self, query=None, actor=None):

@@ -10,14 +10,10 @@ from common.contracts.actors import load_actor
 from common.contracts.payments import ChargeSchema, PaymentRefSchema, PaymentSchema, RefundSchema, WebhookSchema
 from common.contracts.reservations import ReservationRefSchema
 from common.errors import EXPECTED_ERRORS
-from common.runtime import audit  # the module: `nameko run <module>` would run its class as a service
-from common.runtime.database import Database
-from common.runtime.heartbeat import Heartbeat
-from common.runtime.logging import RequestContext
-from common.runtime.metrics import Metrics
+from common.runtime import audit, service  # modules: `nameko run <module>` would run their classes as services
 from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
-from common.schemas import PingSchema, argument
+from common.schemas import argument
 from payments_service.charges import Charges
 from payments_service.models import OperatorCall, OutboxMessage
 from payments_service.stripe_gateway import StripeGateway
@@ -45,22 +41,12 @@ def _payment(payment):
     return payments_out.dump(payment)
 
 
-class PaymentsService(audit.AuditedService):
+class PaymentsService(service.BookifyService):
     name = "payments"
 
-    db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
-    request_context = RequestContext()  # correlation id across hops, one log line per call
-    metrics = Metrics()
-    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     stripe = StripeComponents()
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def ping(self, deep=False):
-        """Liveness over RPC; with deep=True, readiness: this service and its database
-        (the gateway's /ready). Example: n.rpc.payments.ping(deep=True)"""
-        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def charge(self, payload):

@@ -25,17 +25,18 @@ from common.contracts.reservations import (
 )
 from common.contracts.reservations import idempotency_key as checked_idempotency_key
 from common.errors import EXPECTED_ERRORS
-from common.runtime import audit, inbox  # modules: `nameko run <module>` would run the mixins they hold as services
-from common.runtime.database import Database
+from common.runtime import (  # modules: `nameko run <module>` would run their classes as services
+    audit,
+    inbox,
+    service,
+)
 from common.runtime.dead_letters import DeadLetterQueue
-from common.runtime.heartbeat import Heartbeat
 from common.runtime.inbox import UnprocessableEvent, consumes, handles
-from common.runtime.logging import RequestContext
-from common.runtime.metrics import Metrics, count_sweep_failure
+from common.runtime.metrics import count_sweep_failure
 from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import TimedServiceRpc, rpc
 from common.runtime.timers import configured_timer
-from common.schemas import LimitSchema, PingSchema, argument, query_or_empty
+from common.schemas import LimitSchema, argument, query_or_empty
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
 from reservations_service.partners import PartnerDesk
@@ -86,24 +87,14 @@ def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
 
-class ReservationsService(audit.AuditedService, inbox.EventDeadLetterOperations):
+class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperations):
     name = "reservations"
 
-    db = Database()
     operator_audit = audit.OperatorAudit(OperatorCall)
     events = Outbox(OutboxMessage)
-    request_context = RequestContext()  # correlation id across hops, one log line per call
-    metrics = Metrics()
-    heartbeat = Heartbeat()  # this process's liveness (scripts/probe.py --liveness)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def ping(self, deep=False):
-        """Liveness over RPC; with deep=True, readiness: this service and its database
-        (the gateway's /ready). Example: n.rpc.reservations.ping(deep=True)"""
-        return self.db.health() if argument(PingSchema, deep=deep) else "pong"
 
     # -- places -------------------------------------------------------------------------
 
