@@ -54,6 +54,7 @@ class Throttle:
             self.rows.give_back(LOGIN_ADDRESS, address)
 
     def reserve_registration(self, address, now):
+        """Count one registration against the address, or raise RateLimited."""
         if address is not None:
             self._reserve([(REGISTER_ADDRESS, address, self.policy.register_limit_per_address,
                             ADDRESS_WINDOW_SECONDS)], now, "Too many registrations; try again later")

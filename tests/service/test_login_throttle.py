@@ -1,12 +1,17 @@
 """Throttling of the real auth service on the real broker and both databases: 50 wrong
 passwords at once cost no more password checks than the limit, and one client's logins
-across many emails and its registrations meet 429 (the spray latency is measured end to end,
+across many emails and its registrations meet 429, and spent rows are purged (the spray latency is measured end to end,
 tests/e2e/test_login_throttle_e2e.py)."""
+import time
+from datetime import datetime, timedelta, timezone
+
 import eventlet
 import pytest
+import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcClient
 
 import common.rpc  # noqa: F401  (registers our errors so they arrive typed)
+from auth_service.models import ThrottleCounter
 from auth_service.passwords import Passwords
 from auth_service.service import AuthService
 from common.errors import RateLimited, Unauthenticated
@@ -89,3 +94,25 @@ def test_one_address_meets_429_across_many_emails(auth_db, service_config, conta
             auth.register(dict(ANN, email="new3@example.com"), client_address="203.0.113.7")
         auth.register(dict(ANN, email="new3@example.com"), client_address="198.51.100.9")
         auth.register(dict(ANN, email="new4@example.com"))  # the console: no per-address limit
+
+
+def test_the_auth_service_purges_spent_rows_on_its_timer(auth_db, service_config, container_factory):
+    past = datetime.now(timezone.utc) - timedelta(hours=2)
+    with auth_db.transaction() as session:
+        session.add_all([
+            ThrottleCounter(scope="login_email", subject="old@example.com", count=3,
+                            window_started_at=past, expires_at=past + timedelta(minutes=15)),
+            ThrottleCounter(scope="login_address", subject="203.0.113.7", count=1,
+                            window_started_at=past, expires_at=past + timedelta(hours=3)),
+        ])
+    service_config["AUTH"] = dict(service_config["AUTH"], throttle_purge_seconds=0.2)
+    container_factory(AuthService, service_config).start()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with auth_db.transaction() as session:
+            left = session.scalars(sa.select(ThrottleCounter.subject)).all()
+        if left == ["203.0.113.7"]:
+            break
+        eventlet.sleep(0.1)
+    assert left == ["203.0.113.7"]  # the spent row went, the live one stays
