@@ -9,8 +9,9 @@ from auth_service.models import User
 from auth_service.rbac import Keyholders, RoleDirectory
 from auth_service.repository import UserRepository
 from auth_service.sessions import RefreshSessions
-from auth_service.throttling import LoginThrottle, ThrottlePolicy
+from auth_service.throttling import Throttle, ThrottlePolicy
 from common.clock import utcnow
+from common.contracts.auth import normalise_email
 from common.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,12 @@ class Accounts:
 
     # -- self-service -------------------------------------------------------------------
 
-    def register(self, fields):
-        """A customer signs up; they always get the default customer role, never a choice."""
+    def register(self, fields, client_address=None):
+        """A customer signs up; they always get the default customer role, never a choice.
+        Counted against the client's address first, before any hashing (throttling)."""
+        if client_address is not None:  # the console's calls meet no per-address limit
+            with self.sessions.transaction() as session:
+                Throttle(session, self.policy.throttle).reserve_registration(client_address, self.clock())
         password_hash = self.passwords.hash(fields["password"])
         with self.sessions.transaction() as session:
             role = RoleDirectory(session).roles.by_name(self.policy.default_role)
@@ -46,27 +51,28 @@ class Accounts:
                 raise ServiceUnavailable("Registration is unavailable; try again later", {"service": "auth"})
             return self._create_user(session, fields, password_hash, [role], source="self")
 
-    def login(self, email, password):
-        email = email.strip().lower()
-        now = self.clock()
+    def login(self, email, password, client_address=None):
+        """Tokens for a right email (normalised by the schema) and password. The attempt takes
+        its throttling slot before the password is checked; a success hands it back."""
+        email, now = normalise_email(email), self.clock()
         with self.sessions.transaction() as session:
-            LoginThrottle(session, self.policy.throttle).check(email, now)
+            Throttle(session, self.policy.throttle).reserve_login(email, client_address, now)
             user = UserRepository(session).by_email(email)
             password_hash = user.password_hash if user is not None else None
         # The slow hash runs outside any transaction so it holds no database lock.
-        valid = self.passwords.verify(password_hash, password) and user.is_active
+        if not (self.passwords.verify(password_hash, password) and user.is_active):
+            raise Unauthenticated("Wrong email or password")  # the slot stays counted
         with self.sessions.transaction() as session:
-            throttle = LoginThrottle(session, self.policy.throttle)
-            if not valid:
-                throttle.record_failure(email, now)
-            else:
-                throttle.record_success(email)
-                if self.passwords.needs_rehash(password_hash):
-                    UserRepository(session).get(user.id).password_hash = self.passwords.hash(password)
-                session_id, refresh_token = self._sessions(session).start(user.id, now)
-        if not valid:
-            raise Unauthenticated("Wrong email or password")
+            Throttle(session, self.policy.throttle).release_login(email, client_address)
+            if self.passwords.needs_rehash(password_hash):
+                UserRepository(session).get(user.id).password_hash = self.passwords.hash(password)
+            session_id, refresh_token = self._sessions(session).start(user.id, now)
         return self._token_pair(user.id, session_id, refresh_token)
+
+    def purge_throttling(self):
+        """Delete throttling rows whose window and lockout are over (a timer calls it)."""
+        with self.sessions.transaction() as session:
+            return Throttle(session, self.policy.throttle).purge(self.clock())
 
     def refresh(self, refresh_token):
         now = self.clock()
@@ -175,7 +181,7 @@ class Accounts:
 
     def _create_user(self, session, fields, password_hash, roles, source):
         users = UserRepository(session)
-        email = fields["email"].strip().lower()
+        email = normalise_email(fields["email"])  # the schema did; the seed did not
         if users.by_email(email) is not None:
             raise Conflict("An account with this email exists", {"email": ["Already registered."]})
         now = self.clock()

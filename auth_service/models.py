@@ -95,15 +95,19 @@ class RefreshToken(Base):
     successor_sealed: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class LoginThrottle(Base):
-    """Failed logins per account, shared by every auth instance through the database."""
+class ThrottleCounter(Base):
+    """One throttling counter (auth_service.throttling): attempts of one kind (`scope`) by one
+    account or client address (`subject`) in the current window, shared by every auth
+    instance through the database. Deleted once `expires_at` has passed."""
 
-    __tablename__ = "login_throttle"
+    __tablename__ = "throttle_counters"
 
-    email: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
+    scope: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(254), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn, index=True)
 
 
 class OutboxMessage(OutboxMixin, Base):

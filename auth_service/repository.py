@@ -5,11 +5,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.models import (
-    LoginThrottle,
     Permission,
     RefreshToken,
     Role,
     RolePermission,
+    ThrottleCounter,
     User,
     user_roles,
 )
@@ -125,18 +125,36 @@ class RefreshTokenRepository(SqlRepository[RefreshToken]):
             )) > 0
 
 
-class ThrottleRepository(SqlRepository[LoginThrottle]):
-    model = LoginThrottle
+class ThrottleRepository(SqlRepository[ThrottleCounter]):
+    model = ThrottleCounter
 
-    def for_update(self, email, now):
-        """The account's throttle row, locked; created when missing (race-safe)."""
-        row = self.session.get(LoginThrottle, email, with_for_update=True)
+    def locked(self, scope, subject, now):
+        """The counter row, locked until the transaction ends; created when missing (race-safe:
+        a concurrent creator wins the insert, and this one then waits on its row lock)."""
+        key = {"scope": scope, "subject": subject}
+        row = self.session.get(ThrottleCounter, key, with_for_update=True)
         if row is not None:
             return row
         try:
             with self.session.begin_nested():
-                row = LoginThrottle(email=email, failures=0, window_started_at=now)
+                row = ThrottleCounter(scope=scope, subject=subject, count=0, window_started_at=now,
+                                      expires_at=now)
                 self.session.add(row)
         except IntegrityError:  # another instance created it first
-            row = self.session.get(LoginThrottle, email, with_for_update=True, populate_existing=True)
+            row = self.session.get(ThrottleCounter, key, with_for_update=True, populate_existing=True)
         return row
+
+    def delete_key(self, scope, subject):
+        self.session.execute(sa.delete(ThrottleCounter).where(
+            ThrottleCounter.scope == scope, ThrottleCounter.subject == subject))
+
+    def give_back(self, scope, subject):
+        """One reserved attempt returned (one UPDATE: atomic without a read)."""
+        self.session.execute(sa.update(ThrottleCounter).where(
+            ThrottleCounter.scope == scope, ThrottleCounter.subject == subject, ThrottleCounter.count > 0,
+        ).values(count=ThrottleCounter.count - 1))
+
+    def delete_expired(self, now):
+        return self.session.execute(sa.delete(ThrottleCounter).where(
+            ThrottleCounter.expires_at < now, sa.or_(
+                ThrottleCounter.locked_until.is_(None), ThrottleCounter.locked_until < now))).rowcount

@@ -14,6 +14,7 @@ from auth_service.throttling import ThrottlePolicy
 from common.config import require_jwt_secret, section
 from common.contracts.actors import load_actor
 from common.contracts.auth import (
+    ClientAddressSchema,
     LoginSchema,
     PermissionChangeSchema,
     PermissionSchema,
@@ -37,6 +38,7 @@ from common.errors import EXPECTED_ERRORS
 from common.runtime import audit, service  # modules: `nameko run <module>` would run their classes as services
 from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
+from common.runtime.timers import configured_timer
 from common.schemas import PageQuery, argument, query_or_empty
 from common.tokens import TokenCodec, TokenSettings
 
@@ -61,6 +63,8 @@ class AuthComponents(DependencyProvider):
                 max_failures=int(auth.get("login_max_failures", 5)),
                 window_seconds=int(auth.get("login_failure_window_seconds", 900)),
                 lockout_seconds=int(auth.get("login_lockout_seconds", 300)),
+                login_limit_per_address=int(auth.get("login_limit_per_address", 50)),
+                register_limit_per_address=int(auth.get("register_limit_per_address", 10)),
             ),
         )
 
@@ -82,18 +86,28 @@ class AuthService(service.BookifyService):
     # -- sessions -----------------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def register(self, payload):
-        """Self-registration; the user gets the default customer role.
+    def register(self, payload, client_address=None):
+        """Self-registration; the user gets the default customer role. `client_address` (the
+        gateway passes the caller's) counts against REGISTER_LIMIT_PER_ADDRESS; None (the
+        console) meets no per-address limit.
         Example: n.rpc.auth.register({"email": "ann@example.com", "password": "s3cret-pass"})"""
         fields = RegisterSchema().load_or_raise(payload)
-        return _user(self._accounts().register(fields))
+        address = argument(ClientAddressSchema, client_address=client_address)
+        return _user(self._accounts().register(fields, address))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def login(self, payload):
-        """Exchange email+password for tokens. 429 after repeated failures.
+    def login(self, payload, client_address=None):
+        """Exchange email+password for tokens. 429 after repeated failures for the account,
+        or from `client_address` (LOGIN_LIMIT_PER_ADDRESS; None: no per-address limit).
         Example: n.rpc.auth.login({"email": "ann@example.com", "password": "s3cret-pass"})"""
         fields = LoginSchema().load_or_raise(payload)
-        return self._accounts().login(fields["email"], fields["password"])
+        address = argument(ClientAddressSchema, client_address=client_address)
+        return self._accounts().login(fields["email"], fields["password"], address)
+
+    @configured_timer("AUTH", "throttle_purge_seconds", default=300)
+    def purge_throttling(self):
+        """Delete throttling rows whose window and lockout are over."""
+        self._accounts().purge_throttling()
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def refresh(self, payload):

@@ -41,6 +41,10 @@ BENCH_SETTINGS = {
     "BOOKING_HORIZON_DAYS": "3650",
     "JWT_ACCESS_TTL": "7200",
     "BOOKIFY_DEMO_DATA": "0",
+    # Every simulated client calls from 127.0.0.1: the per-address throttling limits would
+    # refuse a benchmark's thousands of users (and the fault campaigns built on these settings).
+    "LOGIN_LIMIT_PER_ADDRESS": "1000000",
+    "REGISTER_LIMIT_PER_ADDRESS": "1000000",
     # Metrics listeners have fixed default ports, which another stack on the machine may hold:
     # off here (0), as the benchmark does not scrape them.
     **{f"{service}_METRICS_PORT": "0"

@@ -119,7 +119,8 @@ class GrpcGatewayService(PermissionCacheEvictions):
     @grpc_auth
     @translating_errors
     def login(self, request, context):
-        tokens = self.auth.login({"email": request.email, "password": request.password})
+        tokens = self.auth.login({"email": request.email, "password": request.password},
+                                 client_address=getattr(context.request_stream, "peer_address", None))
         return auth_pb2.TokenPair(access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
                                   token_type=tokens.get("token_type") or "Bearer",
                                   expires_in=int(tokens["expires_in"]))

@@ -1,12 +1,53 @@
 """Public shapes of the auth API: the same schemas validate HTTP bodies (at the auth
 service's RPC edge) and document them in the gateway's OpenAPI."""
+import unicodedata
+
 from marshmallow import ValidationError as FieldError
 from marshmallow import fields, validate, validates_schema
 
 from common.schemas import Id, LenientSchema, PageQuery, Pattern, PrintableText, Schema, UtcDateTime, WholeNumber
 
 ROLE_CATEGORIES = ("admin", "customer")
-email = fields.Email(required=True, validate=validate.Length(max=254))
+
+
+def normalise_email(value):
+    """An email as accounts are keyed by it: NFKC (a fullwidth `ａｎｎ` is `ann`), then
+    lower-case. The one rule: schemas apply it at every door, accounts again (idempotent)."""
+    return unicodedata.normalize("NFKC", value).strip().lower()
+
+
+def _refuse_format_characters(value):
+    """Unicode format characters (category Cf: zero-width spaces, joiners, direction marks)
+    are invisible: refused in an email, so no look-alike of an account can exist."""
+    if any(unicodedata.category(char) == "Cf" for char in value):
+        raise FieldError("Invisible format characters (such as a zero-width space) are not allowed.")
+
+
+class NormalisedEmail(fields.Email):
+    """The email of an account, wherever one enters (registration, admin-created users)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        _refuse_format_characters(value)
+        return super()._deserialize(normalise_email(value), attr, data, **kwargs)
+
+
+class EmailToFind(fields.String):
+    """An email given to look an account up (login, a filter): normalised like NormalisedEmail
+    but not checked for form, so a malformed one finds nothing instead of telling why."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        _refuse_format_characters(value)
+        return normalise_email(value)
+
+
+email = NormalisedEmail(required=True, validate=validate.Length(max=254))
+# Where a client comes from (the gateway passes the connection's address): the per-address
+# throttling key. None from the operator console: no per-address limit applies.
+client_address = fields.String(validate=[validate.Length(min=1, max=64), PrintableText], allow_none=True,
+                               load_default=None)
 password = fields.String(required=True, load_only=True, validate=validate.Length(min=8, max=128))
 name = fields.String(validate=[validate.Length(min=1, max=100), PrintableText], allow_none=True)
 # A permission's name (`reservations:read_any`); whether it exists is the role directory's question.
@@ -68,8 +109,12 @@ class RegisterSchema(Schema):
     phone = phone
 
 
+class ClientAddressSchema(Schema):
+    client_address = client_address
+
+
 class LoginSchema(Schema):
-    email = fields.String(required=True, validate=[validate.Length(min=1, max=254), PrintableText])
+    email = EmailToFind(required=True, validate=[validate.Length(min=1, max=254), PrintableText])
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=128))
 
 
@@ -133,7 +178,7 @@ class UserRolesSchema(Schema):
 
 
 class UserFilterSchema(PageQuery):
-    email = fields.String(validate=[validate.Length(min=1, max=254), PrintableText])
+    email = EmailToFind(validate=[validate.Length(min=1, max=254), PrintableText])
     role = role_name
 
 

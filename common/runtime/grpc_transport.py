@@ -117,6 +117,7 @@ class WakingServerConnection(nameko_grpc.connection.ServerConnectionManager):
     def __init__(self, sock, handle_request, poll_seconds=DEFAULT_POLL_SECONDS):
         super().__init__(sock, handle_request)
         self.poll_seconds = poll_seconds
+        self.peer_address = _peer_address(sock)
         self._alarm, self._alarm_clock = socket.socketpair()
         self._alarm.setblocking(False)
         self._awake = False
@@ -180,6 +181,7 @@ class WakingServerConnection(nameko_grpc.connection.ServerConnectionManager):
         stream_id = event.stream_id
         request_stream = ReceiveStream(stream_id)
         response_stream = WakingSendStream(stream_id, self.wake)
+        request_stream.peer_address = self.peer_address  # per-address throttling of logins
         self.receive_streams[stream_id] = request_stream
         self.send_streams[stream_id] = response_stream
         request_stream.headers.set(*event.headers, from_wire=True)
@@ -194,6 +196,15 @@ class WakingServerConnection(nameko_grpc.connection.ServerConnectionManager):
         except GrpcError as error:
             response_stream.trailers.set((":status", "200"), *error.as_headers())
             self.end_stream(stream_id)
+
+
+def _peer_address(sock):
+    """The client's address (no port), what auth throttles logins by; None when unknown."""
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return None
+    return peer[0] if isinstance(peer, tuple) else None
 
 
 class _WakingConnectionPool(ServerConnectionPool):

@@ -1,4 +1,6 @@
-"""/v1/auth: register, login (bearer tokens and the Authentication cookie), refresh, logout."""
+"""/v1/auth: register, login (bearer tokens and the Authentication cookie), refresh, logout.
+Login and registration pass the connection's address to auth, which throttles per address
+(behind a reverse proxy that is the proxy's address: see docs/security.md, Throttling)."""
 from common.contracts.auth import LoginSchema, RefreshSchema, RegisterSchema, TokenPairSchema, UserSchema
 from common.runtime.rpc import TimedClient
 from gateway.http import json_response
@@ -15,13 +17,13 @@ class AuthRoutes:
            body=RegisterSchema, response=UserSchema, errors=(409,))
     def register(self, call):
         """Create a customer account (default customer role)."""
-        return self.auth.register(call.body)
+        return self.auth.register(call.body, client_address=call.request.remote_addr)
 
     @route("POST", "/v1/auth/login", tag="auth", public=True, body=LoginSchema, response=TokenPairSchema,
            errors=(401, 429))
     def login(self, call):
         """Exchange email and password for tokens; also sets the Authentication cookie."""
-        tokens = self.auth.login(call.body)
+        tokens = self.auth.login(call.body, client_address=call.request.remote_addr)
         response = json_response(tokens)
         self.authentication.set_cookie(response, tokens["access_token"], tokens["expires_in"])
         return response

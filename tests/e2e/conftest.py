@@ -109,6 +109,11 @@ def running_stack(backend, tmp, services=None, ready_path="/ready", **env):
         "BOOKIFY_ADMIN_EMAIL": ADMIN["email"],
         "BOOKIFY_ADMIN_PASSWORD": ADMIN["password"],
         "LOGIN_MAX_FAILURES": "5",
+        # Every test client calls from 127.0.0.1: the per-address limits (50 failed logins,
+        # 10 registrations an hour) would refuse a test run's many users. Raised here, not off;
+        # a test of those limits starts its own stack with small ones.
+        "LOGIN_LIMIT_PER_ADDRESS": "100000",
+        "REGISTER_LIMIT_PER_ADDRESS": "100000",
         # Short, so a test can wait past it to replay a spent refresh token as a thief would.
         "JWT_REFRESH_GRACE_SECONDS": str(REFRESH_GRACE_SECONDS),
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
