@@ -233,6 +233,14 @@ def _variants():
           reservation_id=42),
         v("reservations", "partner_reservation_rejected", "slot taken", partner="acme", partner_ref="A-3",
           reason="slot_unavailable"),
+        v("reservations", "partner_reservation_rejected", "fewer left than asked", partner="acme",
+          partner_ref="A-4", reason='slot_unavailable: {"quantity": 3, "remaining": 2}'),
+        v("reservations", "partner_reservation_rejected", "outside opening hours", partner="acme",
+          partner_ref="A-5", reason='invalid_window: {"start": ["The place is closed then (opening hours '
+                                    'are in Europe/Paris)."]}'),
+        v("reservations", "partner_reservation_rejected", "more than the place holds", partner="acme",
+          partner_ref="A-6", reason='invalid_quantity: {"quantity": ["Must be a whole number from 1 to the '
+                                    'place\'s capacity, 3."]}'),
         v("reservations", "partner_reservation_cancelled", "cancelled by an operator", partner="acme",
           partner_ref="A-1", reservation_id=42, reason="guest called"),
         v("payments", "payment_succeeded", "booking charged", **_PAYMENT),
