@@ -32,7 +32,7 @@ from common.errors import (
 )
 from common.permissions import may_see, owner_filter
 from reservations_service.lifecycle import Status, transition
-from reservations_service.models import Reservation
+from reservations_service.models import Place, Reservation
 from reservations_service.refunds import RefundPolicy
 from reservations_service.repository import PlaceRepository, ProcessedEvents, ReservationRepository
 from reservations_service.schedule import Schedule, admit, price
@@ -527,11 +527,7 @@ class Booking:
     def _announce(self, session, event_type, reservation, **extra):
         if reservation.partner is not None:
             extra.update(partner_fields(reservation))
-        self.events.record(
-            session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
-            place_id=reservation.place_id, start=reservation.start.isoformat(),
-            end=reservation.end.isoformat(), amount=reservation.amount, currency=reservation.currency,
-            **extra)
+        self.events.record(session, event_type, **reservation_fields(session, reservation), **extra)
 
 
 def admit_under_lock(place, reservations, window, quantity, now, exclude_id=None):
@@ -547,6 +543,16 @@ def admit_under_lock(place, reservations, window, quantity, now, exclude_id=None
         return schedule, admit(schedule, existing, window.start, window.end, quantity)
     except SlotUnavailable as taken:
         raise SlotUnavailable("This window is already booked", {"place_id": place.id, **taken.details}) from None
+
+
+def reservation_fields(session, reservation):
+    """What every reservation_* event carries: the booking, and the place's name and time zone
+    for the messages people read (the place is usually in the session already: it was locked)."""
+    place = session.get(Place, reservation.place_id)
+    return {"reservation_id": reservation.id, "user_id": reservation.user_id, "place_id": reservation.place_id,
+            "place_name": place.name, "timezone": place.timezone or "UTC", "start": reservation.start.isoformat(),
+            "end": reservation.end.isoformat(), "amount": reservation.amount, "currency": reservation.currency,
+            "quantity": reservation.quantity}
 
 
 def partner_fields(reservation):

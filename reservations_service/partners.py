@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from common.clock import utcnow
 from common.contracts.partners import PARTNER_MESSAGES
 from common.errors import SlotUnavailable, ValidationError
-from reservations_service.booking import admit_under_lock, partner_fields
+from reservations_service.booking import admit_under_lock, partner_fields, reservation_fields
 from reservations_service.lifecycle import Status, transition
 from reservations_service.models import Reservation
 from reservations_service.repository import PlaceRepository, ProcessedEvents, ReservationRepository
@@ -132,10 +132,8 @@ class PartnerDesk:
                            partner_ref=request["partner_ref"], reason=reason)
 
     def _announce(self, session, event_type, reservation, **extra):
-        self.events.record(
-            session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
-            place_id=reservation.place_id, start=reservation.start.isoformat(), end=reservation.end.isoformat(),
-            amount=reservation.amount, currency=reservation.currency, **partner_fields(reservation), **extra)
+        self.events.record(session, event_type, **reservation_fields(session, reservation),
+                           **partner_fields(reservation), **extra)
 
 
 def _refusal(details):
