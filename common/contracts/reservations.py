@@ -73,6 +73,8 @@ _SLOT_MINUTES = {"description": "Bookings start and end on this grid, counted fr
 _MIN_MINUTES = {"description": "Shortest booking, in minutes of grid slots; null: no limit."}
 _MAX_MINUTES = {"description": "Longest booking, in minutes of grid slots; null: no limit."}
 _BUFFER_MINUTES = {"description": "Kept free after each booking (turnover), 0 to 10080."}
+# The zone itself is checked by the Schedule; here only what no zone name can hold.
+ZoneName = [validate.Length(min=1, max=64), PrintableText]
 Minutes = validate.Range(min=0, max=10**7)  # the Schedule holds the real limits; this keeps ints sane
 
 
@@ -82,7 +84,7 @@ class PlaceCreateSchema(Schema):
     unit = fields.String(required=True, validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(required=True, strict=True, validate=Price)
     currency = fields.String(required=True, validate=Currency)
-    timezone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64), metadata=_TIMEZONE)
+    timezone = fields.String(load_default="UTC", validate=ZoneName, metadata=_TIMEZONE)
     capacity = fields.Integer(strict=True, load_default=1, validate=Minutes, metadata=_CAPACITY)
     opening_hours = fields.List(fields.Nested(OpeningHoursSchema), allow_none=True, metadata=_OPENING_HOURS)
     slot_minutes = fields.Integer(strict=True, allow_none=True, validate=Minutes, metadata=_SLOT_MINUTES)
@@ -100,7 +102,7 @@ class PlaceUpdateSchema(Schema):
     unit = fields.String(validate=validate.OneOf(UNITS))
     unit_price = fields.Integer(strict=True, validate=Price)
     currency = fields.String(validate=Currency)
-    timezone = fields.String(validate=validate.Length(min=1, max=64), metadata=_TIMEZONE)
+    timezone = fields.String(validate=ZoneName, metadata=_TIMEZONE)
     capacity = fields.Integer(strict=True, validate=Minutes, metadata=_CAPACITY)
     opening_hours = fields.List(fields.Nested(OpeningHoursSchema), allow_none=True, metadata=_OPENING_HOURS)
     slot_minutes = fields.Integer(strict=True, allow_none=True, validate=Minutes, metadata=_SLOT_MINUTES)
