@@ -67,6 +67,9 @@ SETTINGS = {
     # Pools sized to the workers (max_workers + 2 each): 6 keeps two instances of every service
     # well within a shared MariaDB's connection limit, and is plenty for 8 concurrent clients.
     "MAX_WORKERS": "6",
+    # Each notification channel's deliveries in flight must together stay below MAX_WORKERS.
+    "NOTIFY_EMAIL_CONCURRENCY": "2",
+    "NOTIFY_SMS_CONCURRENCY": "2",
 }
 
 
