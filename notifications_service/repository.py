@@ -34,15 +34,8 @@ class NotificationRepository(SqlRepository[Notification]):
         return dict(rows.all())
 
     def search(self, limit, offset, user_id=None, status=None, channel=None, reservation_id=None):
-        where = []
-        if user_id is not None:
-            where.append(Notification.user_id == user_id)
-        if reservation_id is not None:
-            where.append(Notification.reservation_id == reservation_id)
-        if status is not None:
-            where.append(Notification.status == status)
-        if channel is not None:
-            where.append(Notification.channel == channel)
+        where = self.matching(user_id=user_id, reservation_id=reservation_id, status=status,
+                              channel=channel)
         return self.page(limit, offset, where=where, order_by=Notification.id.desc())
 
     def failed(self, limit):

@@ -61,13 +61,7 @@ class ReservationRepository(SqlRepository[Reservation]):
             Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING), Reservation.end > now))
 
     def search(self, limit, offset, user_id=None, place_id=None, status=None, frm=None, to=None):
-        where = []
-        if user_id is not None:
-            where.append(Reservation.user_id == user_id)
-        if place_id is not None:
-            where.append(Reservation.place_id == place_id)
-        if status is not None:
-            where.append(Reservation.status == status)
+        where = self.matching(user_id=user_id, place_id=place_id, status=status)
         if frm is not None:
             where.append(Reservation.end > frm)
         if to is not None:

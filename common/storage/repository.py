@@ -37,6 +37,11 @@ class SqlRepository(Generic[T]):
         self.session.delete(entity)
         self.session.flush()
 
+    def matching(self, **values):
+        """Equality conditions on this model's columns for every value given (None: any)."""
+        return [getattr(self.model, column) == value
+                for column, value in values.items() if value is not None]
+
     def page(self, limit, offset, where=(), order_by=None):
         query = sa.select(self.model).where(*where)
         total = self.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
