@@ -115,7 +115,14 @@ class Charges:
             return _Card(customer, card, saved=True)
         if customer is None:
             customer = self._new_customer(payment.user_id)
-        return _Card(customer, self.stripe.attach_payment_method(payment.payment_method, customer), saved=False)
+        try:
+            attached = self.stripe.attach_payment_method(payment.payment_method, customer)
+        except StripeDeclined:
+            if saved is None or self.stripe.customer_exists(customer):
+                raise  # the card itself was refused
+            customer = self._replace_customer(payment.user_id, customer)
+            attached = self.stripe.attach_payment_method(payment.payment_method, customer)
+        return _Card(customer, attached, saved=False)
 
     def _new_customer(self, user_id):
         created = self.stripe.create_customer({"user_id": user_id})
@@ -128,6 +135,16 @@ class Charges:
         except IntegrityError:  # a parallel first charge of this user made one first: use it
             with self.sessions.read() as session:
                 return StripeCustomerRepository(session).get(user_id).customer_id
+
+    def _replace_customer(self, user_id, gone):
+        """A new customer for a user whose stored one Stripe no longer has; the card saved on
+        the old one is forgotten. A parallel charge that replaced it first wins."""
+        created = self.stripe.create_customer({"user_id": user_id})
+        with self.sessions.transaction() as session:
+            saved = StripeCustomerRepository(session).get_for_update(user_id)
+            if saved.customer_id == gone:
+                saved.customer_id, saved.payment_method, saved.updated_at = created, None, self.clock()
+            return saved.customer_id
 
     def _resume(self, payment_id):
         """A retried charge whose payment is still pending: find out what Stripe did, and

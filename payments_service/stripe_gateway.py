@@ -211,6 +211,16 @@ class StripeGateway:
                 params={"metadata": {key: str(value) for key, value in metadata.items()}})
         return customer.id
 
+    def customer_exists(self, customer):
+        """False when Stripe has no such customer any more (deleted in the dashboard, or an
+        emulator started afresh); its saved cards are gone with it."""
+        try:
+            with _translated_errors():
+                found = self._client.v1.customers.retrieve(customer)
+        except StripeDeclined:
+            return False
+        return not getattr(found, "deleted", False)
+
     def attach_payment_method(self, payment_method, customer):
         """Attach a PaymentMethod to a customer, to charge it again later; the id of the
         attached PaymentMethod (a test alias such as pm_card_visa becomes a new one)."""

@@ -232,6 +232,37 @@ def test_the_card_that_paid_is_saved_on_the_users_customer_and_charged_again_off
     assert len(stripe_api.v1.customers.list(params={"limit": 100}).data) == 1  # one customer per user
 
 
+def test_a_customer_stripe_no_longer_has_is_replaced_and_the_card_charged(
+        payments, payments_db, stripe_api, localstripe):  # noqa: F811
+    payments.charge(_order(user_id=33, amount=5000))
+    localstripe.reset()  # Stripe forgot the customer (deleted, or an emulator started afresh)
+
+    again = payments.charge(_order(user_id=33, amount=1500))
+
+    assert (again["status"], again["amount"]) == ("succeeded", 1500)
+    with payments_db.transaction() as session:
+        [(customer, card)] = session.execute(sa.text(
+            "SELECT customer_id, payment_method FROM stripe_customers WHERE user_id = 33")).all()
+    assert [found.id for found in stripe_api.v1.customers.list(params={"limit": 100}).data] == [customer]
+    assert stripe_api.v1.payment_methods.retrieve(card).customer == customer
+    [intent] = _intents(stripe_api)
+    assert (intent.amount, intent.customer) == (1500, customer)
+
+
+def test_a_card_refused_for_a_customer_stripe_still_has_keeps_the_customer(payments, payments_db, stripe_api):
+    payments.charge(_order(user_id=34, amount=5000))
+    with payments_db.transaction() as session:
+        before = session.execute(sa.text("SELECT customer_id FROM stripe_customers WHERE user_id = 34")).scalar()
+
+    with pytest.raises(PaymentDeclined):
+        payments.charge(_order(user_id=34, amount=1500, payment_method="pm_no_such_card"))
+
+    with payments_db.transaction() as session:
+        after = session.execute(sa.text("SELECT customer_id FROM stripe_customers WHERE user_id = 34")).scalar()
+    assert after == before
+    assert len(stripe_api.v1.customers.list(params={"limit": 100}).data) == 1
+
+
 def test_a_charge_without_a_card_for_a_user_who_never_paid_is_refused(payments, payments_db, stripe_api):
     with pytest.raises(ValidationError) as refused:
         payments.charge(_order(user_id=32, payment_method=None))
