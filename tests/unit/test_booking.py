@@ -89,7 +89,7 @@ def booking(reservations_db, payments, clock):
 
 
 def window(clock, day, hour, hours=1):
-    start = clock().replace(hour=0, minute=0) + timedelta(days=day, hours=hour)
+    start = clock().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=day, hours=hour)
     return start, start + timedelta(hours=hours)
 
 
