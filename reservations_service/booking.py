@@ -287,7 +287,6 @@ class Booking:
         """Move a confirmed booking at the terms it was booked at; charge the difference (to
         the given card, else the one that paid) or refund it (never more than is left)."""
         now = self.clock()
-        window = validate_booking_window(fields["start"], fields["end"], now, self.policy.horizon_days)
         with self.sessions.transaction() as session:
             reservations = ReservationRepository(session)
             reservation = self._visible(reservations.get_for_update(reservation_id), actor, "manage")
@@ -300,6 +299,9 @@ class Booking:
             if now >= reservation.start - timedelta(hours=hours):
                 raise Conflict(f"A booking that has started, has ended or starts within {hours} hours "
                                "cannot be moved", {"start": reservation.start.isoformat()})
+            # Whether it may move at all comes before where to: a booking under way is 409, not
+            # a 400 about the window asked for.
+            window = validate_booking_window(fields["start"], fields["end"], now, self.policy.horizon_days)
             place = PlaceRepository(session).active(reservation.place_id, for_update=True)
             if place is None:
                 raise Conflict("The place is no longer bookable", {"place_id": reservation.place_id})
