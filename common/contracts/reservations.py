@@ -51,10 +51,16 @@ def idempotency_key(value, name="idempotency_key"):
         raise ValidationError(f"Invalid {name}", {name: ["1-255 printable characters."]}) from None
 
 
+# The time itself ("HH:MM", in range, close after open) is checked by the Schedule, whose
+# message names the entry; here only what no time can hold, as for every free-text field.
+ClockText = [validate.Length(min=1, max=5), PrintableText]
+
+
 class OpeningHoursSchema(Schema):
     weekday = fields.Integer(required=True, strict=True, metadata={"description": "0 = Monday … 6 = Sunday."})
-    open = fields.String(required=True, metadata={"description": "Local time HH:MM."})
-    close = fields.String(required=True, metadata={"description": 'Local time HH:MM, after open; "24:00" allowed.'})
+    open = fields.String(required=True, validate=ClockText, metadata={"description": "Local time HH:MM."})
+    close = fields.String(required=True, validate=ClockText,
+                          metadata={"description": 'Local time HH:MM, after open; "24:00" allowed.'})
 
 
 class OpeningHoursOutSchema(LenientSchema):
