@@ -134,9 +134,11 @@ class GrpcGatewayService(PermissionCacheEvictions):
         span = _present(request, {"from": "from", "to": "to"})
         result = self.reservations.availability(request.place_id, span)
         return reservations_pb2.Availability(
-            place_id=result["place_id"],
+            place_id=result["place_id"], timezone=result["timezone"], capacity=result["capacity"],
             booked=[_interval(window) for window in result["booked"]],
-            free=[_interval(window) for window in result["free"]])
+            free=[_interval(window) for window in result["free"]],
+            slots=[reservations_pb2.Slot(start=_timestamp(slot["start"]), end=_timestamp(slot["end"]),
+                                         remaining=slot["remaining"]) for slot in result["slots"]])
 
     @grpc_reservations
     @translating_errors
@@ -145,6 +147,8 @@ class GrpcGatewayService(PermissionCacheEvictions):
         payload = {"place_id": request.place_id, **_present(request, {"start": "start", "end": "end"})}
         if request.payment_method:  # proto3 says "" for unset: a free place needs none
             payload["payment_method"] = request.payment_method
+        if request.quantity:  # proto3 says 0 for unset: one; a negative one is refused by the service
+            payload["quantity"] = request.quantity
         key = idempotency_key(request.idempotency_key or None)  # proto3 says "" for unset
         return _reservation(self.reservations.create_reservation(actor, payload, key))
 
@@ -339,7 +343,8 @@ def _reservation(item):
         id=item["id"], place_id=item["place_id"], user_id=item["user_id"],
         start=_timestamp(item["start"]), end=_timestamp(item["end"]),
         status=Status.Value(f"RESERVATION_STATUS_{item['status'].upper()}"),
-        amount=item["amount"], currency=item["currency"], payment_id=item.get("payment_id") or 0,
+        amount=item["amount"], currency=item["currency"], quantity=item.get("quantity") or 1,
+        payment_id=item.get("payment_id") or 0,
         refund_amount=item.get("refund_amount") or 0, cancel_reason=item.get("cancel_reason") or "",
         created_at=_timestamp(item["created_at"]), updated_at=_timestamp(item["updated_at"]))
     if item.get("hold_expires_at"):

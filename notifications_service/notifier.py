@@ -48,9 +48,11 @@ class Notifier:
             return self._create(session, template, event, recipient, now)
 
     def _create(self, session, template, event, recipient, now):
-        # Only a partner booking's events name a partner; the templates ask of every event.
-        context = {"partner": None, "partner_ref": None, **event, "name": recipient.name or "there",
-                   "email": recipient.email}
+        # Only a partner booking's events name a partner, and events recorded before places had
+        # a name and a zone carry neither (the place is named by number, times shown in UTC);
+        # the templates ask of every event.
+        context = {"partner": None, "partner_ref": None, "place_name": None, "timezone": None, **event,
+                   "name": recipient.name or "there", "email": recipient.email}
         repository = NotificationRepository(session)
         ids = []
         for route in recipient.routes:

@@ -1,10 +1,12 @@
 """Messages rendered from the Jinja2 files in templates/: per template an email
 (`<name>.subject.txt`, `<name>.txt`, `<name>.html`, the HTML autoescaped) and an SMS
-(`<name>.sms.txt`). Money is shown in major units with its currency ("75.00 USD")."""
+(`<name>.sms.txt`). Money is shown in major units with its currency ("75.00 USD"), times in the
+place's time zone with the zone's name."""
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -27,11 +29,19 @@ def money(amount, currency):
     return f"{major:.{exponent}f} {currency.upper()}"
 
 
-def when(value):
-    """A UTC time as people read it: "Fri 01 Jan 2027 10:00 UTC"."""
+def when(value, zone=None):
+    """A time as people at the place read it: "Fri 01 Jan 2027 11:00 CET (Europe/Paris)"; in UTC,
+    "Fri 01 Jan 2027 10:00 UTC", when the place's zone is UTC or not known (an older event)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%a %d %b %Y %H:%M UTC")
+    try:
+        place_zone = ZoneInfo(zone) if zone and zone != "UTC" else None
+    except (ZoneInfoNotFoundError, ValueError):
+        place_zone = None
+    if place_zone is None:
+        return value.astimezone(ZoneInfo("UTC")).strftime("%a %d %b %Y %H:%M UTC")
+    local = value.astimezone(place_zone)
+    return f"{local:%a %d %b %Y %H:%M} {local.tzname()} ({zone})"
 
 
 @dataclass(frozen=True)

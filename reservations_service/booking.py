@@ -32,10 +32,10 @@ from common.errors import (
 )
 from common.permissions import may_see, owner_filter
 from reservations_service.lifecycle import Status, transition
-from reservations_service.models import Reservation
-from reservations_service.pricing import price
+from reservations_service.models import Place, Reservation
 from reservations_service.refunds import RefundPolicy
 from reservations_service.repository import PlaceRepository, ProcessedEvents, ReservationRepository
+from reservations_service.schedule import Schedule, admit, price
 from reservations_service.windows import validate_booking_window
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,14 @@ class Booking:
                 return _Replay(earlier)  # even if the place was retired since
         if place is None:
             raise NotFound("Place not found", {"place_id": fields["place_id"]})
-        amount = price(window, place.unit, place.unit_price)
+        quantity = fields.get("quantity", 1)
+        schedule, window = admit_under_lock(place, reservations, window, quantity, now)
+        amount = price(schedule, window, place.unit_price, quantity)
         _check_chargeable(amount, fields.get("payment_method"))
-        if reservations.occupied_windows(place.id, window.start, window.end, now):
-            raise SlotUnavailable("This window is already booked", {"place_id": place.id})
         reservation = reservations.add(Reservation(
             place_id=place.id, user_id=user_id, start=window.start, end=window.end,
             status=Status.pending.value, amount=amount, currency=place.currency, unit=place.unit,
-            unit_price=place.unit_price, quantity=1, payment_method=fields.get("payment_method") or NO_CHARGE,
+            unit_price=place.unit_price, quantity=quantity, payment_method=fields.get("payment_method") or NO_CHARGE,
             paid=0, refunded=0, payment_ids=[],
             hold_expires_at=now + timedelta(seconds=self.policy.hold_seconds),
             idempotency_key=idempotency_key, request_fingerprint=fingerprint,
@@ -287,7 +287,6 @@ class Booking:
         """Move a confirmed booking at the terms it was booked at; charge the difference (to
         the given card, else the one that paid) or refund it (never more than is left)."""
         now = self.clock()
-        window = validate_booking_window(fields["start"], fields["end"], now, self.policy.horizon_days)
         with self.sessions.transaction() as session:
             reservations = ReservationRepository(session)
             reservation = self._visible(reservations.get_for_update(reservation_id), actor, "manage")
@@ -300,14 +299,18 @@ class Booking:
             if now >= reservation.start - timedelta(hours=hours):
                 raise Conflict(f"A booking that has started, has ended or starts within {hours} hours "
                                "cannot be moved", {"start": reservation.start.isoformat()})
+            # Whether it may move at all comes before where to: a booking under way is 409, not
+            # a 400 about the window asked for.
+            window = validate_booking_window(fields["start"], fields["end"], now, self.policy.horizon_days)
             place = PlaceRepository(session).active(reservation.place_id, for_update=True)
             if place is None:
                 raise Conflict("The place is no longer bookable", {"place_id": reservation.place_id})
+            # The place's rules of today, for its quantity, beside every booking but itself.
+            schedule, window = admit_under_lock(place, reservations, window, reservation.quantity, now,
+                                                exclude_id=reservation.id)
             # The terms it was booked at, whatever the place costs now.
-            new_amount = price(window, reservation.unit, reservation.unit_price) * reservation.quantity
+            new_amount = price(schedule, window, reservation.unit_price, reservation.quantity, unit=reservation.unit)
             _check_chargeable(new_amount, "given")
-            if reservations.occupied_windows(place.id, window.start, window.end, now, exclude_id=reservation.id):
-                raise SlotUnavailable("This window is already booked", {"place_id": place.id})
             difference = new_amount - reservation.amount
             # Hold the new window while money moves; the old one stays booked until then.
             reservation.pending_start, reservation.pending_end = window.start, window.end
@@ -526,11 +529,32 @@ class Booking:
     def _announce(self, session, event_type, reservation, **extra):
         if reservation.partner is not None:
             extra.update(partner_fields(reservation))
-        self.events.record(
-            session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
-            place_id=reservation.place_id, start=reservation.start.isoformat(),
-            end=reservation.end.isoformat(), amount=reservation.amount, currency=reservation.currency,
-            **extra)
+        self.events.record(session, event_type, **reservation_fields(session, reservation), **extra)
+
+
+def admit_under_lock(place, reservations, window, quantity, now, exclude_id=None):
+    """(the place's Schedule, the window) once `quantity` fits in `window` beside the bookings
+    that can matter (schedule.admit): the caller holds the place's row lock, so no other
+    booking of the place can be counted or added meanwhile, on any instance. One query, over
+    the span the window's buffers reach. ValidationError naming start, end or quantity;
+    SlotUnavailable with what is left."""
+    schedule = Schedule.of(place)
+    reach = schedule.affecting(window)
+    existing = reservations.occupied_windows(place.id, reach.start, reach.end, now, exclude_id=exclude_id)
+    try:
+        return schedule, admit(schedule, existing, window.start, window.end, quantity)
+    except SlotUnavailable as taken:
+        raise SlotUnavailable("This window is already booked", {"place_id": place.id, **taken.details}) from None
+
+
+def reservation_fields(session, reservation):
+    """What every reservation_* event carries: the booking, and the place's name and time zone
+    for the messages people read (the place is usually in the session already: it was locked)."""
+    place = session.get(Place, reservation.place_id)
+    return {"reservation_id": reservation.id, "user_id": reservation.user_id, "place_id": reservation.place_id,
+            "place_name": place.name, "timezone": place.timezone or "UTC", "start": reservation.start.isoformat(),
+            "end": reservation.end.isoformat(), "amount": reservation.amount, "currency": reservation.currency,
+            "quantity": reservation.quantity}
 
 
 def partner_fields(reservation):
@@ -597,4 +621,6 @@ class _Replay:
 def _fingerprint(fields):
     canonical = {"place_id": fields["place_id"], "start": fields["start"].isoformat(),
                  "end": fields["end"].isoformat(), "payment_method": fields.get("payment_method")}
+    if fields.get("quantity", 1) != 1:  # so fingerprints of single bookings stay what they were
+        canonical["quantity"] = fields["quantity"]
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()

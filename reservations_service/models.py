@@ -26,6 +26,14 @@ class Place(Base):
     unit_price: Mapped[int] = mapped_column(sa.BigInteger)
     currency: Mapped[str] = mapped_column(sa.String(3))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # The booking rules (reservations_service.schedule). NULL takes the default: always open,
+    # the unit's grid (60 or 1440 minutes, following the unit if it changes), no length limit.
+    capacity: Mapped[int] = mapped_column(default=1, server_default="1")
+    opening_hours: Mapped[list | None] = mapped_column(sa.JSON)
+    slot_minutes: Mapped[int | None] = mapped_column()
+    min_minutes: Mapped[int | None] = mapped_column()
+    max_minutes: Mapped[int | None] = mapped_column()
+    buffer_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
     # Places are retired, not erased: past reservations keep pointing at them.

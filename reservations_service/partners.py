@@ -10,12 +10,12 @@ import sqlalchemy as sa
 
 from common.clock import utcnow
 from common.contracts.partners import PARTNER_MESSAGES
-from common.errors import ValidationError
-from reservations_service.booking import partner_fields
+from common.errors import SlotUnavailable, ValidationError
+from reservations_service.booking import admit_under_lock, partner_fields, reservation_fields
 from reservations_service.lifecycle import Status, transition
 from reservations_service.models import Reservation
-from reservations_service.pricing import price
 from reservations_service.repository import PlaceRepository, ProcessedEvents, ReservationRepository
+from reservations_service.schedule import price
 from reservations_service.windows import validate_booking_window
 
 PAYMENT_BY_PARTNER = "partner"
@@ -67,14 +67,20 @@ class PartnerDesk:
             if existing is not None:
                 self._answer(session, request, existing)
                 return
-            if reservations.occupied_windows(place.id, window.start, window.end, now):
-                self._reject(session, request, "slot_unavailable")
+            quantity = request.get("quantity", 1)
+            try:
+                schedule, window = admit_under_lock(place, reservations, window, quantity, now)
+            except ValidationError as error:
+                self._reject(session, request, _refusal(error.details))
+                return
+            except SlotUnavailable as taken:
+                self._reject(session, request, _taken(taken.details))
                 return
             guest = request["guest"]
             reservation = reservations.add(Reservation(
                 place_id=place.id, user_id=None, start=window.start, end=window.end,
-                status=Status.pending.value, amount=price(window, place.unit, place.unit_price),
-                currency=place.currency, unit=place.unit, unit_price=place.unit_price, quantity=1,
+                status=Status.pending.value, amount=price(schedule, window, place.unit_price, quantity),
+                currency=place.currency, unit=place.unit, unit_price=place.unit_price, quantity=quantity,
                 payment_method=PAYMENT_BY_PARTNER, paid=0, refunded=0, payment_ids=[],
                 partner=request["partner"], partner_ref=request["partner_ref"], guest_name=guest["name"],
                 guest_email=guest["email"], guest_phone=guest.get("phone"), created_at=now, updated_at=now))
@@ -109,7 +115,7 @@ class PartnerDesk:
         try:
             window = validate_booking_window(request["start"], request["end"], now, self.policy.horizon_days)
         except ValidationError as error:
-            return f"invalid_window: {json.dumps(error.details, sort_keys=True)}", None
+            return _refusal(error.details), None
         if PlaceRepository(session).active(request["place_id"]) is None:
             return "place_not_found", None
         return None, window
@@ -126,10 +132,24 @@ class PartnerDesk:
                            partner_ref=request["partner_ref"], reason=reason)
 
     def _announce(self, session, event_type, reservation, **extra):
-        self.events.record(
-            session, event_type, reservation_id=reservation.id, user_id=reservation.user_id,
-            place_id=reservation.place_id, start=reservation.start.isoformat(), end=reservation.end.isoformat(),
-            amount=reservation.amount, currency=reservation.currency, **partner_fields(reservation), **extra)
+        self.events.record(session, event_type, **reservation_fields(session, reservation),
+                           **partner_fields(reservation), **extra)
+
+
+def _refusal(details):
+    """`invalid_window: {...}` when the window breaks the place's rules (details name start or
+    end: off the grid, closed then, too short or long), else `invalid_quantity: {...}`
+    (more than the place's capacity)."""
+    kind = "invalid_quantity" if set(details) == {"quantity"} else "invalid_window"
+    return f"{kind}: {json.dumps(details, sort_keys=True)}"
+
+
+def _taken(details):
+    """`slot_unavailable` when nothing is left; with what is left when some is, but less than asked."""
+    if details.get("remaining"):
+        left = {"remaining": details["remaining"], "quantity": details["quantity"]}
+        return f"slot_unavailable: {json.dumps(left, sort_keys=True)}"
+    return "slot_unavailable"
 
 
 def _by_partner_ref(session, partner, partner_ref, for_update=False):

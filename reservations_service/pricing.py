@@ -1,8 +1,9 @@
-"""The price of a booking: every started unit of the window is charged, where a "day" is
-24 hours counted from the booking's start, not a calendar day."""
+"""Units of elapsed time: every started unit of a window counts. Bookings are priced by
+schedule.price, which counts hours this way and days as local calendar days of the place."""
 from datetime import timedelta
 
-# 18:00 to 10:00 the next morning is one "day" (16 hours), though it touches two dates.
+# Elapsed time: 18:00 to 10:00 the next morning is one 24-hour "day" here (schedule.units counts
+# it as two calendar days).
 UNIT_LENGTHS = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),

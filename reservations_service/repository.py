@@ -18,9 +18,10 @@ class PlaceRepository(SqlRepository[Place]):
         place = self.session.get(Place, place_id, with_for_update=for_update)
         return place if place is not None and place.deleted_at is None else None
 
-    def active_id(self, place_id):
-        """The id of a place that can be booked (None if there is none), without building a Place."""
-        return self.session.execute(_ACTIVE_PLACE, {"place_id": place_id}).scalar()
+    def active_settings(self, place_id):
+        """The id and booking settings of a place that can be booked, as a mapping (None if
+        there is none), without building a Place: availability reads only these."""
+        return self.session.execute(_ACTIVE_PLACE, {"place_id": place_id}).mappings().first()
 
     def listing(self, limit, offset):
         return self.page(limit, offset, where=[Place.deleted_at.is_(None)])
@@ -46,8 +47,9 @@ class ReservationRepository(SqlRepository[Reservation]):
         return found.first() is not None
 
     def occupied_windows(self, place_id, start, end, now, exclude_id=None):
-        """(start, end) of every window taken within [start, end), sorted: held and confirmed
-        reservations, and the new window of a reschedule still in flight. Plain rows, not
+        """(start, end, quantity) of every window taken within [start, end), sorted: held and
+        confirmed reservations, and the new window of a reschedule still in flight (for the
+        reservation's quantity). Plain rows, not
         Reservation objects: availability reads many, and building objects was most of its
         cost. The two sides are one UNION ALL, each with an index it can range over."""
         values = {"place_id": place_id, "start": start, "end": end, "now": now}
@@ -88,7 +90,10 @@ class ReservationRepository(SqlRepository[Reservation]):
 
 # The statements of the booking path and of availability, built once with their values as
 # parameters: building a statement (and its cache key) on every call cost more than running it.
-_ACTIVE_PLACE = sa.select(Place.id).where(Place.id == sa.bindparam("place_id"), Place.deleted_at.is_(None))
+_ACTIVE_PLACE = sa.select(
+    Place.id, Place.unit, Place.timezone, Place.capacity, Place.opening_hours, Place.slot_minutes,
+    Place.min_minutes, Place.max_minutes, Place.buffer_minutes,
+).where(Place.id == sa.bindparam("place_id"), Place.deleted_at.is_(None))
 _BY_IDEMPOTENCY_KEY = sa.select(Reservation).where(
     Reservation.user_id == sa.bindparam("user_id"), Reservation.idempotency_key == sa.bindparam("key"))
 _reservations = Reservation.__table__
@@ -107,10 +112,10 @@ _CONFIRMED_BY = sa.select(_reservations.c.id).where(
 def _occupied_query(excluding):
     """The query of `occupied_windows`, with or without a reservation left out."""
     place_id, start, end, now = (sa.bindparam(name) for name in ("place_id", "start", "end", "now"))
-    held = sa.select(Reservation.start, Reservation.end).where(
+    held = sa.select(Reservation.start, Reservation.end, Reservation.quantity).where(
         Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING),
         Reservation.start < end, Reservation.end > start)
-    rescheduling = sa.select(Reservation.pending_start, Reservation.pending_end).where(
+    rescheduling = sa.select(Reservation.pending_start, Reservation.pending_end, Reservation.quantity).where(
         Reservation.place_id == place_id, Reservation.pending_start < end,
         Reservation.pending_end > start, Reservation.pending_expires_at > now,
         Reservation.status == Status.confirmed.value)

@@ -24,7 +24,8 @@ MAX_CAPACITY = 100_000
 MAX_BUFFER_MINUTES = 7 * MINUTES_PER_DAY
 MAX_SLOTS = 1000
 _ONE_SECOND = timedelta(seconds=1)
-_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# Matched whole (fullmatch): `$` alone lets "09:00\n" through; ASCII digits only (`\d` takes Arabic-Indic ones).
+_CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 @dataclass(frozen=True)
@@ -536,7 +537,7 @@ def _clock(minutes):
 def _minutes(text, allow_end_of_day):
     if allow_end_of_day and text == "24:00":
         return MINUTES_PER_DAY
-    found = _CLOCK_TIME.match(text) if isinstance(text, str) else None
+    found = _CLOCK_TIME.fullmatch(text) if isinstance(text, str) else None
     return int(found[1]) * 60 + int(found[2]) if found else None
 
 

@@ -40,7 +40,7 @@ from common.schemas import LimitSchema, argument, query_or_empty
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OperatorCall, OutboxMessage
 from reservations_service.partners import PartnerDesk
-from reservations_service.places import Places
+from reservations_service.places import Places, place_view
 from reservations_service.refunds import RefundPolicy
 
 PARTNER_EXCHANGE = kombu.Exchange("partners.events", type="topic", durable=True)
@@ -83,6 +83,10 @@ def accepted_partners():
     return [name.strip() for name in str(names).split(",") if name.strip()]
 
 
+def _place(place):
+    return places_out.dump(place_view(place))
+
+
 def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
@@ -102,18 +106,19 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
     def create_place(self, payload):
         """Example: n.rpc.reservations.create_place({"name": "Room A", "unit": "hour",
                  "unit_price": 2500, "currency": "usd", "timezone": "Europe/Paris"})"""
-        return places_out.dump(Places(self.db).create(PlaceCreateSchema().load_or_raise(payload)))
+        return _place(Places(self.db).create(PlaceCreateSchema().load_or_raise(payload)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_place(self, place_id):
         """Example: n.rpc.reservations.get_place(1)"""
-        return places_out.dump(Places(self.db).get(argument(PlaceRefSchema, place_id=place_id)))
+        return _place(Places(self.db).get(argument(PlaceRefSchema, place_id=place_id)))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_places(self, query=None):
         """Example: n.rpc.reservations.list_places({"limit": 20, "offset": 0})"""
         page = PlaceQuerySchema().load_or_raise(query_or_empty(query))
-        return _page(Places(self.db).listing(page["limit"], page["offset"]), places_out)
+        found = Places(self.db).listing(page["limit"], page["offset"])
+        return {"items": [_place(place) for place in found.items], "total": found.total}
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def update_place(self, place_id, payload):
@@ -121,7 +126,7 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         Example: n.rpc.reservations.update_place(1, {"unit_price": 3000})"""
         place_id = argument(PlaceRefSchema, place_id=place_id)
         changes = PlaceUpdateSchema().load_or_raise(payload)
-        return places_out.dump(Places(self.db).update(place_id, changes))
+        return _place(Places(self.db).update(place_id, changes))
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def delete_place(self, place_id):
@@ -131,15 +136,17 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def availability(self, place_id, query):
-        """Booked and free intervals of a place.
+        """Booked and free intervals of a place, and what is left of each grid slot.
         Example: n.rpc.reservations.availability(1, {"from": "2027-01-01T00:00:00Z",
                  "to": "2027-01-02T00:00:00Z"})"""
         place_id = argument(PlaceRefSchema, place_id=place_id)
         span = AvailabilityQuerySchema().load_or_raise(query)
-        result = Places(self.db).availability(place_id, span["frm"], span["to"])
-        return {"place_id": result["place_id"],
-                "booked": [_interval(w) for w in result["booked"]],
-                "free": [_interval(w) for w in result["free"]]}
+        shown = Places(self.db).availability(place_id, span["frm"], span["to"])
+        return {"place_id": shown["place_id"], "timezone": shown["timezone"], "capacity": shown["capacity"],
+                "booked": [_interval(w) for w in shown["booked"]],
+                "free": [_interval(w) for w in shown["free"]],
+                "slots": [{"start": slot.start.isoformat(), "end": slot.end.isoformat(), "remaining": slot.remaining}
+                          for slot in shown["slots"]]}
 
     # -- reservations -------------------------------------------------------------------
 

@@ -73,6 +73,11 @@ class ReservationEventSchema(EventSchema):
     partner = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
     partner_ref = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=128))
     guest = fields.Nested(GuestSchema, allow_none=True, load_default=None)
+    # What messages show: the place by name, times in its zone. Absent from events recorded
+    # before places had them: the place's number and UTC are shown then.
+    place_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=100))
+    timezone = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1))
 
 
 class ReservationCancelledSchema(ReservationEventSchema):
@@ -189,7 +194,11 @@ class Variant:
 _ENVELOPE = {"event_id": "00000000-0000-4000-8000-000000000000", "occurred_at": "2027-03-01T09:00:00+00:00"}
 _CUSTOMER = {"reservation_id": 41, "user_id": 7, "place_id": 1, "start": "2027-03-02T10:00:00+00:00",
              "end": "2027-03-02T12:00:00+00:00", "amount": 5000, "currency": "usd",
-             "partner": None, "partner_ref": None, "guest": None}
+             "partner": None, "partner_ref": None, "guest": None, "place_name": "Meeting Room A",
+             "timezone": "Europe/Paris", "quantity": 1}
+# As reservations recorded them before events named the place and its zone.
+_CUSTOMER_BEFORE_ZONES = {key: value for key, value in _CUSTOMER.items()
+                          if key not in ("place_name", "timezone", "quantity")}
 _PARTNER = {**_CUSTOMER, "reservation_id": 42, "user_id": None, "partner": "acme", "partner_ref": "A-1",
             "guest": {"name": "Gus Guest", "email": "gus@example.com", "phone": "+14155550100"}}
 _PARTNER_NO_PHONE = {**_PARTNER, "reservation_id": 43, "partner_ref": "A-2",
@@ -216,6 +225,10 @@ def _variants():
           session_id="5b0c3f6e-2a51-4a55-9d8e-1f2a3b4c5d6e"),
         v("reservations", "reservation_confirmed", "customer booking", **_CUSTOMER),
         v("reservations", "reservation_confirmed", "free place", **{**_CUSTOMER, "amount": 0}),
+        v("reservations", "reservation_confirmed", "three seats of a UTC place",
+          **{**_CUSTOMER, "timezone": "UTC", "quantity": 3, "amount": 15000}),
+        v("reservations", "reservation_confirmed", "recorded before events named the place",
+          **_CUSTOMER_BEFORE_ZONES),
         v("reservations", "reservation_confirmed", "partner booking", **_PARTNER),
         v("reservations", "reservation_confirmed", "partner booking, guest without phone", **_PARTNER_NO_PHONE),
         v("reservations", "reservation_cancelled", "customer, full refund", **_CUSTOMER, refund_amount=5000),
@@ -233,6 +246,14 @@ def _variants():
           reservation_id=42),
         v("reservations", "partner_reservation_rejected", "slot taken", partner="acme", partner_ref="A-3",
           reason="slot_unavailable"),
+        v("reservations", "partner_reservation_rejected", "fewer left than asked", partner="acme",
+          partner_ref="A-4", reason='slot_unavailable: {"quantity": 3, "remaining": 2}'),
+        v("reservations", "partner_reservation_rejected", "outside opening hours", partner="acme",
+          partner_ref="A-5", reason='invalid_window: {"start": ["The place is closed then (opening hours '
+                                    'are in Europe/Paris)."]}'),
+        v("reservations", "partner_reservation_rejected", "more than the place holds", partner="acme",
+          partner_ref="A-6", reason='invalid_quantity: {"quantity": ["Must be a whole number from 1 to the '
+                                    'place\'s capacity, 3."]}'),
         v("reservations", "partner_reservation_cancelled", "cancelled by an operator", partner="acme",
           partner_ref="A-1", reservation_id=42, reason="guest called"),
         v("payments", "payment_succeeded", "booking charged", **_PAYMENT),

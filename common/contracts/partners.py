@@ -26,6 +26,7 @@ class ReservationRequestedSchema(Schema):
     place_id = fields.Integer(required=True, strict=True, validate=Id)
     start = UtcDateTime(required=True)
     end = UtcDateTime(required=True)
+    quantity = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=100_000))
     guest = fields.Nested(GuestSchema, required=True)
     occurred_at = occurred_at
 

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62ookify/v1/reservations.proto\x12\nbookify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x08Interval\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x13\x41vailabilityRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x0c\x41vailability\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12$\n\x06\x62ooked\x18\x02 \x03(\x0b\x32\x14.bookify.v1.Interval\x12\"\n\x04\x66ree\x18\x03 \x03(\x0b\x32\x14.bookify.v1.Interval\"\xb1\x01\n\x18\x43reateReservationRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0epayment_method\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"#\n\x15GetReservationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xdc\x01\n\x17ListReservationsRequest\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.bookify.v1.ReservationStatus\x12\x10\n\x08place_id\x18\x02 \x01(\x03\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x0e\n\x06offset\x18\x07 \x01(\x05\"H\n\x0fReservationPage\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.bookify.v1.Reservation\x12\r\n\x05total\x18\x02 \x01(\x03\"6\n\x18\x43\x61ncelReservationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\",\n\x18WatchReservationsRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\"\xb8\x03\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08place_id\x18\x02 \x01(\x03\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06status\x18\x06 \x01(\x0e\x32\x1d.bookify.v1.ReservationStatus\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12\x12\n\npayment_id\x18\t \x01(\x03\x12\x15\n\rrefund_amount\x18\n \x01(\x03\x12\x15\n\rcancel_reason\x18\x0b \x01(\t\x12\x33\n\x0fhold_expires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xda\x01\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aRESERVATION_STATUS_PENDING\x10\x01\x12 \n\x1cRESERVATION_STATUS_CONFIRMED\x10\x02\x12 \n\x1cRESERVATION_STATUS_CANCELLED\x10\x03\x12\x1e\n\x1aRESERVATION_STATUS_EXPIRED\x10\x04\x12\x1d\n\x19RESERVATION_STATUS_FAILED\x10\x05\x32\x86\x04\n\x0cReservations\x12O\n\x12\x63heck_availability\x12\x1f.bookify.v1.AvailabilityRequest\x1a\x18.bookify.v1.Availability\x12S\n\x12\x63reate_reservation\x12$.bookify.v1.CreateReservationRequest\x1a\x17.bookify.v1.Reservation\x12M\n\x0fget_reservation\x12!.bookify.v1.GetReservationRequest\x1a\x17.bookify.v1.Reservation\x12U\n\x11list_reservations\x12#.bookify.v1.ListReservationsRequest\x1a\x1b.bookify.v1.ReservationPage\x12S\n\x12\x63\x61ncel_reservation\x12$.bookify.v1.CancelReservationRequest\x1a\x17.bookify.v1.Reservation\x12U\n\x12watch_reservations\x12$.bookify.v1.WatchReservationsRequest\x1a\x17.bookify.v1.Reservation0\x01\x42\'\n\rio.bookify.v1P\x01Z\x14\x62ookify/v1;bookifyv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62ookify/v1/reservations.proto\x12\nbookify.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n\x08Interval\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x13\x41vailabilityRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12(\n\x04\x66rom\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"m\n\x04Slot\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tremaining\x18\x03 \x01(\x03\"\xaf\x01\n\x0c\x41vailability\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12$\n\x06\x62ooked\x18\x02 \x03(\x0b\x32\x14.bookify.v1.Interval\x12\"\n\x04\x66ree\x18\x03 \x03(\x0b\x32\x14.bookify.v1.Interval\x12\x10\n\x08timezone\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x05 \x01(\x03\x12\x1f\n\x05slots\x18\x06 \x03(\x0b\x32\x10.bookify.v1.Slot\"\xc3\x01\n\x18\x43reateReservationRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0epayment_method\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x10\n\x08quantity\x18\x06 \x01(\x03\"#\n\x15GetReservationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\"\xdc\x01\n\x17ListReservationsRequest\x12-\n\x06status\x18\x01 \x01(\x0e\x32\x1d.bookify.v1.ReservationStatus\x12\x10\n\x08place_id\x18\x02 \x01(\x03\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12(\n\x04\x66rom\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x0e\n\x06offset\x18\x07 \x01(\x05\"H\n\x0fReservationPage\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.bookify.v1.Reservation\x12\r\n\x05total\x18\x02 \x01(\x03\"6\n\x18\x43\x61ncelReservationRequest\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\",\n\x18WatchReservationsRequest\x12\x10\n\x08place_id\x18\x01 \x01(\x03\"\xca\x03\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x10\n\x08place_id\x18\x02 \x01(\x03\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12)\n\x05start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x06status\x18\x06 \x01(\x0e\x32\x1d.bookify.v1.ReservationStatus\x12\x0e\n\x06\x61mount\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12\x12\n\npayment_id\x18\t \x01(\x03\x12\x15\n\rrefund_amount\x18\n \x01(\x03\x12\x15\n\rcancel_reason\x18\x0b \x01(\t\x12\x33\n\x0fhold_expires_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08quantity\x18\x0f \x01(\x03*\xda\x01\n\x11ReservationStatus\x12\"\n\x1eRESERVATION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n\x1aRESERVATION_STATUS_PENDING\x10\x01\x12 \n\x1cRESERVATION_STATUS_CONFIRMED\x10\x02\x12 \n\x1cRESERVATION_STATUS_CANCELLED\x10\x03\x12\x1e\n\x1aRESERVATION_STATUS_EXPIRED\x10\x04\x12\x1d\n\x19RESERVATION_STATUS_FAILED\x10\x05\x32\x86\x04\n\x0cReservations\x12O\n\x12\x63heck_availability\x12\x1f.bookify.v1.AvailabilityRequest\x1a\x18.bookify.v1.Availability\x12S\n\x12\x63reate_reservation\x12$.bookify.v1.CreateReservationRequest\x1a\x17.bookify.v1.Reservation\x12M\n\x0fget_reservation\x12!.bookify.v1.GetReservationRequest\x1a\x17.bookify.v1.Reservation\x12U\n\x11list_reservations\x12#.bookify.v1.ListReservationsRequest\x1a\x1b.bookify.v1.ReservationPage\x12S\n\x12\x63\x61ncel_reservation\x12$.bookify.v1.CancelReservationRequest\x1a\x17.bookify.v1.Reservation\x12U\n\x12watch_reservations\x12$.bookify.v1.WatchReservationsRequest\x1a\x17.bookify.v1.Reservation0\x01\x42\'\n\rio.bookify.v1P\x01Z\x14\x62ookify/v1;bookifyv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,28 +34,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bookify.v1.reservations_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rio.bookify.v1P\001Z\024bookify/v1;bookifyv1'
-  _globals['_RESERVATIONSTATUS']._serialized_start=1465
-  _globals['_RESERVATIONSTATUS']._serialized_end=1683
+  _globals['_RESERVATIONSTATUS']._serialized_start=1682
+  _globals['_RESERVATIONSTATUS']._serialized_end=1900
   _globals['_INTERVAL']._serialized_start=78
   _globals['_INTERVAL']._serialized_end=172
   _globals['_AVAILABILITYREQUEST']._serialized_start=174
   _globals['_AVAILABILITYREQUEST']._serialized_end=295
-  _globals['_AVAILABILITY']._serialized_start=297
-  _globals['_AVAILABILITY']._serialized_end=403
-  _globals['_CREATERESERVATIONREQUEST']._serialized_start=406
-  _globals['_CREATERESERVATIONREQUEST']._serialized_end=583
-  _globals['_GETRESERVATIONREQUEST']._serialized_start=585
-  _globals['_GETRESERVATIONREQUEST']._serialized_end=620
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=623
-  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=843
-  _globals['_RESERVATIONPAGE']._serialized_start=845
-  _globals['_RESERVATIONPAGE']._serialized_end=917
-  _globals['_CANCELRESERVATIONREQUEST']._serialized_start=919
-  _globals['_CANCELRESERVATIONREQUEST']._serialized_end=973
-  _globals['_WATCHRESERVATIONSREQUEST']._serialized_start=975
-  _globals['_WATCHRESERVATIONSREQUEST']._serialized_end=1019
-  _globals['_RESERVATION']._serialized_start=1022
-  _globals['_RESERVATION']._serialized_end=1462
-  _globals['_RESERVATIONS']._serialized_start=1686
-  _globals['_RESERVATIONS']._serialized_end=2204
+  _globals['_SLOT']._serialized_start=297
+  _globals['_SLOT']._serialized_end=406
+  _globals['_AVAILABILITY']._serialized_start=409
+  _globals['_AVAILABILITY']._serialized_end=584
+  _globals['_CREATERESERVATIONREQUEST']._serialized_start=587
+  _globals['_CREATERESERVATIONREQUEST']._serialized_end=782
+  _globals['_GETRESERVATIONREQUEST']._serialized_start=784
+  _globals['_GETRESERVATIONREQUEST']._serialized_end=819
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=822
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=1042
+  _globals['_RESERVATIONPAGE']._serialized_start=1044
+  _globals['_RESERVATIONPAGE']._serialized_end=1116
+  _globals['_CANCELRESERVATIONREQUEST']._serialized_start=1118
+  _globals['_CANCELRESERVATIONREQUEST']._serialized_end=1172
+  _globals['_WATCHRESERVATIONSREQUEST']._serialized_start=1174
+  _globals['_WATCHRESERVATIONSREQUEST']._serialized_end=1218
+  _globals['_RESERVATION']._serialized_start=1221
+  _globals['_RESERVATION']._serialized_end=1679
+  _globals['_RESERVATIONS']._serialized_start=1903
+  _globals['_RESERVATIONS']._serialized_end=2421
 # @@protoc_insertion_point(module_scope)

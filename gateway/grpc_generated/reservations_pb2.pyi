@@ -43,29 +43,47 @@ class AvailabilityRequest(_message.Message):
     to: _timestamp_pb2.Timestamp
     def __init__(self, place_id: _Optional[int] = ..., to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., **kwargs) -> None: ...
 
+class Slot(_message.Message):
+    __slots__ = ("start", "end", "remaining")
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    remaining: int
+    def __init__(self, start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., remaining: _Optional[int] = ...) -> None: ...
+
 class Availability(_message.Message):
-    __slots__ = ("place_id", "booked", "free")
+    __slots__ = ("place_id", "booked", "free", "timezone", "capacity", "slots")
     PLACE_ID_FIELD_NUMBER: _ClassVar[int]
     BOOKED_FIELD_NUMBER: _ClassVar[int]
     FREE_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
     place_id: int
     booked: _containers.RepeatedCompositeFieldContainer[Interval]
     free: _containers.RepeatedCompositeFieldContainer[Interval]
-    def __init__(self, place_id: _Optional[int] = ..., booked: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ..., free: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ...) -> None: ...
+    timezone: str
+    capacity: int
+    slots: _containers.RepeatedCompositeFieldContainer[Slot]
+    def __init__(self, place_id: _Optional[int] = ..., booked: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ..., free: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ..., timezone: _Optional[str] = ..., capacity: _Optional[int] = ..., slots: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ...) -> None: ...
 
 class CreateReservationRequest(_message.Message):
-    __slots__ = ("place_id", "start", "end", "payment_method", "idempotency_key")
+    __slots__ = ("place_id", "start", "end", "payment_method", "idempotency_key", "quantity")
     PLACE_ID_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
     place_id: int
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
     payment_method: str
     idempotency_key: str
-    def __init__(self, place_id: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_method: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    quantity: int
+    def __init__(self, place_id: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_method: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
 
 class GetReservationRequest(_message.Message):
     __slots__ = ("id",)
@@ -113,7 +131,7 @@ class WatchReservationsRequest(_message.Message):
     def __init__(self, place_id: _Optional[int] = ...) -> None: ...
 
 class Reservation(_message.Message):
-    __slots__ = ("id", "place_id", "user_id", "start", "end", "status", "amount", "currency", "payment_id", "refund_amount", "cancel_reason", "hold_expires_at", "created_at", "updated_at")
+    __slots__ = ("id", "place_id", "user_id", "start", "end", "status", "amount", "currency", "payment_id", "refund_amount", "cancel_reason", "hold_expires_at", "created_at", "updated_at", "quantity")
     ID_FIELD_NUMBER: _ClassVar[int]
     PLACE_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +146,7 @@ class Reservation(_message.Message):
     HOLD_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
     id: int
     place_id: int
     user_id: int
@@ -142,4 +161,5 @@ class Reservation(_message.Message):
     hold_expires_at: _timestamp_pb2.Timestamp
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., place_id: _Optional[int] = ..., user_id: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ReservationStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., payment_id: _Optional[int] = ..., refund_amount: _Optional[int] = ..., cancel_reason: _Optional[str] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    quantity: int
+    def __init__(self, id: _Optional[int] = ..., place_id: _Optional[int] = ..., user_id: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ReservationStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., payment_id: _Optional[int] = ..., refund_amount: _Optional[int] = ..., cancel_reason: _Optional[str] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantity: _Optional[int] = ...) -> None: ...

@@ -73,7 +73,8 @@ class ReservationsServicer:
     """
 
     def check_availability(self, request, context):
-        """Booked and free intervals of a place between `from` and `to`.
+        """Booked and free intervals of a place between `from` and `to`, and what is left of each
+        grid slot within opening hours (at most 1000 slots per answer, else INVALID_ARGUMENT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

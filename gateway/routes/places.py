@@ -20,7 +20,8 @@ class PlaceRoutes:
     @route("POST", "/v1/places", tag="places", status=201, body=PlaceCreateSchema, response=PlaceSchema)
     @requires("places:manage")
     def create_place(self, call):
-        """Create a bookable place with its unit (hour or day) and unit price."""
+        """Create a bookable place: its unit (hour or day) and unit price, and its rules (time zone,
+        capacity, opening hours, slot grid, length limits, buffer)."""
         return self.reservations.create_place(call.body)
 
     @route("GET", "/v1/places", tag="places", query=PlaceQuerySchema, response=page_of(PlaceSchema))
@@ -49,6 +50,7 @@ class PlaceRoutes:
     @route("GET", "/v1/places/{place_id}/availability", tag="places", query=AvailabilityQuerySchema,
            response=AvailabilitySchema)
     def availability(self, call, place_id):
-        """Booked and free intervals between `from` and `to`."""
+        """What is left between `from` and `to`: booked and free intervals, and `remaining` per grid slot
+        within opening hours (at most 1000 slots per answer)."""
         # The service validates again; it gets the raw strings, as any RPC caller would send.
         return self.reservations.availability(place_id, call.request.args.to_dict())

@@ -65,19 +65,21 @@ class Api:
     def admin_token(self):
         return self.login(ADMIN["email"], ADMIN["password"])["access_token"]
 
-    def place(self, unit="hour", unit_price=2500, currency="usd"):
-        """A fresh place, created by the admin."""
+    def place(self, unit="hour", unit_price=2500, currency="usd", **settings):
+        """A fresh place, created by the admin; `settings`: capacity, opening_hours, timezone, …"""
         response = self.post("/v1/places", token=self.admin_token(), json={
             "name": f"Place {uuid.uuid4().hex[:6]}", "unit": unit, "unit_price": unit_price,
-            "currency": currency})
+            "currency": currency, **settings})
         assert response.status_code == 201, response.text
         return response.json()
 
-    def book(self, token, place_id, start, end, payment_method="pm_card_visa", key=None):
+    def book(self, token, place_id, start, end, payment_method="pm_card_visa", key=None, quantity=None):
         headers = {"Idempotency-Key": key} if key else {}
-        return self.post("/v1/reservations", token=token, headers=headers, json={
-            "place_id": place_id, "start": start.isoformat(), "end": end.isoformat(),
-            "payment_method": payment_method})
+        body = {"place_id": place_id, "start": start.isoformat(), "end": end.isoformat(),
+                "payment_method": payment_method}
+        if quantity is not None:
+            body["quantity"] = quantity
+        return self.post("/v1/reservations", token=token, headers=headers, json=body)
 
 
 def _vhost(method, name):

@@ -32,7 +32,7 @@ def _free(api, token, place_id, start, end):
 
 
 def test_book_and_pay(api):
-    place = api.place(unit="hour", unit_price=2500)
+    place = api.place(unit="hour", unit_price=2500, slot_minutes=30)
     _, tokens = api.customer()
     response = api.book(tokens["access_token"], place["id"], at(3, 10), at(3, 12, 30))
     assert response.status_code == 201, response.text
@@ -46,7 +46,7 @@ def test_book_and_pay(api):
 
 
 def test_overlap_is_409_and_adjacent_is_fine(api):
-    place = api.place()
+    place = api.place(slot_minutes=1)
     _, first = api.customer()
     _, second = api.customer()
     assert api.book(first["access_token"], place["id"], at(4, 10), at(4, 12)).status_code == 201
@@ -130,7 +130,7 @@ def test_cancel_refunds_and_frees_the_window(api):
 def test_late_cancel_refunds_the_configured_share(api):
     place = api.place(unit_price=1000)
     _, tokens = api.customer()
-    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+    soon = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
     reservation = api.book(tokens["access_token"], place["id"], soon, soon + timedelta(hours=2)).json()
     cancelled = api.post(f"/v1/reservations/{reservation['id']}/cancel", token=tokens["access_token"],
                          json={}).json()

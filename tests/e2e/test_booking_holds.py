@@ -27,7 +27,7 @@ def test_hold_expiry_frees_the_window(api_without_payments):
     place = api.place()
     _, tokens = api.customer()
     token = tokens["access_token"]
-    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=2)
+    start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     end = start + timedelta(hours=1)
     span = {"from": start.isoformat(), "to": end.isoformat()}
 

@@ -278,3 +278,24 @@ def test_grpc_books_a_free_place_without_a_payment_method(api, reservations, cus
     priced = api.place()
     code, details = _code(_book, reservations, customer, priced["id"], at(9, 10), at(9, 11), payment_method="")
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "payment_method" in details
+
+
+def test_grpc_books_a_quantity_and_shows_what_is_left_per_slot(api, reservations, customer):
+    place = api.place(capacity=3, timezone="Europe/Paris", slot_minutes=30)
+    start = at(10, 10)
+    booked = reservations.create_reservation(reservations_pb2.CreateReservationRequest(
+        place_id=place["id"], start=ts(start), end=ts(start + timedelta(hours=1)), payment_method="pm_card_visa",
+        quantity=2), metadata=bearer(customer), timeout=30)
+    assert (booked.quantity, booked.amount) == (2, 2 * 2500)
+    single = _book(reservations, customer, place["id"], at(10, 14), at(10, 15))
+    assert single.quantity == 1  # unset: one
+    shown = reservations.check_availability(reservations_pb2.AvailabilityRequest(
+        place_id=place["id"], **{"from": ts(start), "to": ts(start + timedelta(hours=2))}),
+        metadata=bearer(customer), timeout=15)
+    assert (shown.timezone, shown.capacity) == ("Europe/Paris", 3)
+    assert [(slot.start.ToDatetime(tzinfo=timezone.utc), slot.remaining) for slot in shown.slots] == [
+        (start + timedelta(minutes=30 * k), 1 if k < 2 else 3) for k in range(4)]
+    code, details = _code(reservations.create_reservation, reservations_pb2.CreateReservationRequest(
+        place_id=place["id"], start=ts(at(11, 10)), end=ts(at(11, 11)), payment_method="pm_card_visa",
+        quantity=4), metadata=bearer(customer))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "quantity" in details

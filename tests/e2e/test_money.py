@@ -86,8 +86,12 @@ def test_a_booking_within_the_full_refund_window_cannot_be_moved(api):
     place = api.place()
     _, tokens = api.customer()
     token = tokens["access_token"]
-    soon = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(hours=3)
-    booked = api.book(token, place["id"], soon, soon + timedelta(hours=1)).json()
+    # On the place's hourly grid (an off-grid window is refused before anything is booked), two
+    # to three hours ahead: well inside the full-refund window.
+    soon = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+    booked = api.book(token, place["id"], soon, soon + timedelta(hours=1))
+    assert booked.status_code == 201, booked.text
+    booked = booked.json()
     error = _error(_move(api, token, booked["id"], at(20, 10), at(20, 11)), 409, "conflict")
     assert "start" in error["details"]
     assert api.get(f"/v1/reservations/{booked['id']}", token=token).json()["start"] == booked["start"]

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import eventlet
 import kombu
@@ -35,7 +36,7 @@ def _to(messages, address):
 
 def test_a_booking_sends_one_email_and_one_sms_and_opted_out_users_get_none(notifying_api):
     api, sendgrid, twilio = notifying_api
-    place = api.place()
+    place = api.place(timezone="Europe/Paris")
     start = datetime.now(timezone.utc).replace(microsecond=0, second=0, minute=0) + timedelta(days=2)
 
     user = api.register(phone="+14155550123")
@@ -58,6 +59,11 @@ def test_a_booking_sends_one_email_and_one_sms_and_opted_out_users_get_none(noti
     confirmations, texts = confirmed()
     assert len(confirmations) == 1 and len(texts) == 1, (twilio.messages, twilio.errors, twilio.refused)
     assert "25.00 USD" in confirmations[0]["text"] and "25.00 USD" in texts[0]["body"]
+    # The place by its name, the time as read in Paris, with the zone's name.
+    local = start.astimezone(ZoneInfo("Europe/Paris"))
+    shown = f"{local:%a %d %b %Y %H:%M} {local.tzname()} (Europe/Paris)"
+    assert place["name"] in confirmations[0]["text"] and shown in confirmations[0]["text"], confirmations[0]["text"]
+    assert shown in texts[0]["body"]
     # The opted-out user: the welcome went out before opting out; nothing about the booking.
     assert not [m for m in _to(sendgrid.messages, quiet["email"]) if "confirmed" in m["subject"].lower()]
     assert not [m for m in _to(twilio.messages, "+14155550124") if "confirmed" in m["body"].lower()]

@@ -126,10 +126,12 @@ def test_money_adds_up_whatever_happens(stack):
                                               "currency": "usd"})
             self.places.append(dear["id"])
             start = _hour(clock() + timedelta(days=2))
-            with pytest.raises(ValidationError):
+            day = start.replace(hour=0)  # on the day grid: refused for its price, not its window
+            with pytest.raises(ValidationError) as refused:
                 reservations.create_reservation(self.user, {
-                    "place_id": dear["id"], "start": start.isoformat(),
-                    "end": (start + timedelta(days=2)).isoformat(), "payment_method": "pm_card_visa"})
+                    "place_id": dear["id"], "start": day.isoformat(),
+                    "end": (day + timedelta(days=2)).isoformat(), "payment_method": "pm_card_visa"})
+            assert list(refused.value.details) == ["end"]
             if card == "pm_card_chargeCustomerFail":
                 cheap = reservations.create_place({"name": "Nook", "unit": "hour", "unit_price": 300,
                                                    "currency": "usd"})

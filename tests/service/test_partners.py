@@ -81,6 +81,22 @@ def test_a_conflicting_request_is_rejected_with_a_reason(desk):
     assert (kind, reply["partner_ref"], reply["reason"]) == ("partner_reservation_rejected", "R-4", "slot_unavailable")
 
 
+def test_requests_against_the_place_rules_are_rejected_with_what_to_change(desk, reservations_db):
+    place, publish, probe, _ = desk
+    Places(reservations_db).update(place.id, {"capacity": 3, "slot_minutes": 30})
+    publish("reservation_requested", request(place.id, ref="Q-1", quantity=2))
+    assert "partner_reservation_confirmed" in [kind for kind, _ in probe.drain(want=2, timeout=10)]
+    publish("reservation_requested", request(place.id, ref="Q-2", quantity=2))
+    [(_, reply)] = answers(probe)
+    assert reply["reason"] == 'slot_unavailable: {"quantity": 2, "remaining": 1}'
+    publish("reservation_requested", request(place.id, ref="Q-3", quantity=4))
+    [(_, reply)] = answers(probe)
+    assert reply["reason"].startswith('invalid_quantity: {"quantity": ')
+    publish("reservation_requested", request(place.id, ref="Q-4", start=START + timedelta(minutes=10)))
+    [(_, reply)] = answers(probe)
+    assert reply["reason"].startswith('invalid_window: {"end": ') and '"start": ' in reply["reason"]
+
+
 def test_racing_requests_for_one_slot_book_one(desk):
     place, publish, probe, _ = desk
     for ref in ("R-7", "R-8", "R-9"):

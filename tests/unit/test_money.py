@@ -143,6 +143,21 @@ def test_a_late_started_or_ended_booking_cannot_be_moved(booking, place, payment
     assert len(payments.charges) == 1 and payments.refunds == []
 
 
+
+@pytest.mark.parametrize("when", ["within the full-refund window", "started", "ended"])
+def test_a_booking_that_may_not_move_is_refused_for_that_before_its_new_window_is_judged(
+        booking, place, payments, clock, when):
+    # docs/booking.md: 409 naming `start`, whatever window is asked for (here one in the past).
+    reservation = booking.reserve(CUSTOMER, ask(place, clock, day=3, hours=1))
+    clock.now = {"within the full-refund window": reservation.start - timedelta(hours=23),
+                 "started": reservation.start + timedelta(minutes=10),
+                 "ended": reservation.end + timedelta(hours=1)}[when]
+    past = reservation.start - timedelta(days=1)
+    with pytest.raises(Conflict) as refused:
+        booking.reschedule(CUSTOMER, reservation.id, {"start": past, "end": past + timedelta(hours=1)})
+    assert list(refused.value.details) == ["start"]
+    assert len(payments.charges) == 1 and payments.refunds == []
+
 # -- refused before any hold; free places ----------------------------------------------
 
 def test_a_price_over_what_can_be_charged_is_refused_before_any_hold(booking, reservations_db, payments, clock):

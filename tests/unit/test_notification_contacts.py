@@ -157,3 +157,22 @@ def test_payment_events_keep_their_reservation(notifications_db, notifier):  # n
     assert (welcome.template, welcome.reservation_id) == ("welcome", None)
     assert (refund.template, refund.reservation_id, refund.subject) == (
         "payment_refunded", 12, "Refund of 10.00 USD for reservation #12")
+
+
+def test_an_event_recorded_before_places_had_a_name_and_zone_names_the_place_by_number(
+        notifications_db, notifier):  # noqa: F811
+    # Such events (without place_name and timezone) may still wait in a queue after an upgrade.
+    notifier.contact_changed(_contact_event())
+    notifier.notify("reservation_confirmed", _confirmed())
+    email, sms = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert "of place #3 is confirmed" in email.body and "of place #3 is confirmed" in email.html
+    assert "Sat 02 Jan 2027 09:00 UTC" in email.body and "Sat 02 Jan 2027 09:00 UTC" in sms.body
+
+
+def test_an_event_naming_the_place_and_its_zone_is_shown_so(notifications_db, notifier):  # noqa: F811
+    notifier.contact_changed(_contact_event())
+    notifier.notify("reservation_confirmed", {**_confirmed(), "place_name": "Meeting Room A",
+                                              "timezone": "Europe/Paris", "quantity": 1})
+    email, sms = sorted(_rows(notifications_db), key=lambda r: r.id)
+    assert "of Meeting Room A is confirmed" in email.body and "place #3" not in email.body
+    assert "Sat 02 Jan 2027 10:00 CET (Europe/Paris)" in email.body and "UTC" not in sms.body

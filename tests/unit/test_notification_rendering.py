@@ -11,7 +11,8 @@ from notifications_service.rendering import TEMPLATES, Renderer, money, when
 
 RESERVATION = {"reservation_id": 12, "place_id": 3, "user_id": 7, "amount": 7500, "currency": "usd",
                "start": datetime(2027, 1, 1, 10, tzinfo=UTC), "end": datetime(2027, 1, 1, 13, tzinfo=UTC),
-               "refund_amount": None, "partner": None, "partner_ref": None}
+               "refund_amount": None, "partner": None, "partner_ref": None, "place_name": None, "timezone": None,
+               "quantity": 1}
 PARTNER = {**RESERVATION, "user_id": None, "partner": "acme-travel", "partner_ref": "ACME-1042",
            "guest": {"name": "Grace Hopper", "email": "grace@example.com", "phone": None}}
 PAYMENT = {"payment_id": 42, "reservation_id": 12, "user_id": 7, "amount": 3000, "currency": "eur",
@@ -39,6 +40,29 @@ def test_money_is_shown_in_major_units_with_the_currency(amount, currency, shown
 
 def test_times_are_shown_in_utc():
     assert when("2027-01-01T10:00:00+00:00") == "Fri 01 Jan 2027 10:00 UTC"
+    assert when("2027-01-01T10:00:00+00:00", "UTC") == "Fri 01 Jan 2027 10:00 UTC"
+
+
+@pytest.mark.parametrize("moment, zone, shown", [
+    ("2027-01-01T10:00:00+00:00", "Europe/Paris", "Fri 01 Jan 2027 11:00 CET (Europe/Paris)"),
+    ("2027-07-01T10:00:00+00:00", "Europe/Paris", "Thu 01 Jul 2027 12:00 CEST (Europe/Paris)"),
+    ("2027-03-14T07:00:00+00:00", "America/New_York", "Sun 14 Mar 2027 03:00 EDT (America/New_York)"),
+])
+def test_times_are_shown_in_the_places_zone_with_its_name(moment, zone, shown):
+    assert when(moment, zone) == shown
+
+
+@pytest.mark.parametrize("template", [name for name in TEMPLATES if name.startswith("reservation_")])
+def test_reservation_messages_name_the_place_and_show_its_local_times(renderer, template):
+    context = _context(template, place_name="Meeting Room A", timezone="Europe/Paris", refund_amount=0)
+    parts = _everything(renderer, template, context)
+    for part in ("text", "html"):
+        assert "Meeting Room A" in parts[part] and "place #3" not in parts[part], parts[part]
+        assert "Fri 01 Jan 2027 11:00 CET (Europe/Paris)" in parts[part], parts[part]
+        assert "UTC" not in parts[part]
+    assert "UTC" not in parts["sms"]
+    older = _everything(renderer, template, _context(template, refund_amount=0))  # an event from before
+    assert "place #3" in older["text"] and "10:00 UTC" in older["text"]
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

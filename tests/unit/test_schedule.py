@@ -109,6 +109,8 @@ def test_a_schedule_reads_a_place_row_or_mapping_and_null_settings_take_defaults
         ({"opening_hours": [{"weekday": "0", "open": "09:00", "close": "18:00"}]}, "opening_hours"),
         ({"opening_hours": [{"weekday": 0, "open": "9:00", "close": "18:00"}]}, "opening_hours"),
         ({"opening_hours": [{"weekday": 0, "open": "12:60", "close": "18:00"}]}, "opening_hours"),
+        ({"opening_hours": [{"weekday": 0, "open": "09:00\n", "close": "18:00"}]}, "opening_hours"),
+        ({"opening_hours": [{"weekday": 0, "open": "\u0660\u0669:00", "close": "18:00"}]}, "opening_hours"),
         ({"opening_hours": [{"weekday": 0, "open": "24:00", "close": "24:00"}]}, "opening_hours"),
         ({"opening_hours": [{"weekday": 0, "open": "09:00", "close": "24:01"}]}, "opening_hours"),
         ({"opening_hours": [{"weekday": 0, "open": "09:00", "close": "25:00"}]}, "opening_hours"),
