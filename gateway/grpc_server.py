@@ -207,6 +207,19 @@ class GrpcGatewayService(PermissionCacheEvictions):
                                         "place_id": watch.place_id, "open_watches": len(registry)})
         return _watch_stream(watch, registry)
 
+    @grpc_reservations
+    @translating_errors
+    def get_place(self, request, context):
+        self._caller(context)
+        return _place(self.reservations.get_place(_id(request.id, "place")))
+
+    @grpc_reservations
+    @translating_errors
+    def list_places(self, request, context):
+        self._caller(context)
+        page = self.reservations.list_places({"limit": request.limit or 20, "offset": request.offset})
+        return reservations_pb2.PlacePage(items=[_place(item) for item in page["items"]], total=page["total"])
+
     # -- what feeds and ends the watches -------------------------------------------------
 
     @handles("reservations", "reservation_confirmed", broadcast=True)
@@ -321,9 +334,9 @@ def _timestamp(text):
     return timestamp
 
 
-def _id(value):
+def _id(value, what="reservation"):
     if value <= 0:  # the HTTP API's path converter answers 404 for these
-        raise errors.NotFound("No such reservation", {"id": value})
+        raise errors.NotFound(f"No such {what}", {"id": value})
     return value
 
 
@@ -350,3 +363,14 @@ def _reservation(item):
     if item.get("hold_expires_at"):
         message.hold_expires_at.CopyFrom(_timestamp(item["hold_expires_at"]))
     return message
+
+
+def _place(item):
+    return reservations_pb2.Place(
+        id=item["id"], name=item["name"], description=item.get("description") or "", unit=item["unit"],
+        unit_price=item["unit_price"], currency=item["currency"], timezone=item["timezone"],
+        capacity=item["capacity"],
+        opening_hours=[reservations_pb2.OpeningHours(**hours) for hours in item.get("opening_hours") or ()],
+        slot_minutes=item["slot_minutes"], min_minutes=item.get("min_minutes") or 0,
+        max_minutes=item.get("max_minutes") or 0, buffer_minutes=item["buffer_minutes"],
+        created_at=_timestamp(item["created_at"]), updated_at=_timestamp(item["updated_at"]))

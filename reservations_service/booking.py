@@ -86,7 +86,7 @@ class Booking:
         fingerprint = _fingerprint(fields)
         try:
             with self.sessions.transaction() as session:
-                held = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
+                held, place = self._hold(session, user_id, fields, window, now, idempotency_key, fingerprint)
         except IntegrityError:  # the same key raced in from a parallel request, which won
             with self.sessions.transaction() as session:
                 earlier = ReservationRepository(session).by_idempotency_key(user_id, idempotency_key)
@@ -95,10 +95,12 @@ class Booking:
             return self._replay(held.earlier, fingerprint, resume=True)
         if held.status == Status.confirmed.value:
             return held  # it cost nothing
-        return self._charge_and_confirm(held)
+        return self._charge_and_confirm(held, place)
 
     def _hold(self, session, user_id, fields, window, now, idempotency_key, fingerprint):
-        """The new pending reservation, or the _Replay of the earlier one with this key.
+        """(the new pending reservation, the place it locked), or (the _Replay of the earlier
+        one with this key, None); the confirmation's event takes the place's name and zone
+        from that place rather than reading it again.
         The key is looked up under the place's lock only: a parallel retry with it may
         just have held the window, and must be found rather than refused as taken. (A
         retry pays for that lock; the usual request saves a round trip.)"""
@@ -107,7 +109,7 @@ class Booking:
         if idempotency_key:
             earlier = reservations.by_idempotency_key(user_id, idempotency_key)
             if earlier is not None:
-                return _Replay(earlier)  # even if the place was retired since
+                return _Replay(earlier), None  # even if the place was retired since
         if place is None:
             raise NotFound("Place not found", {"place_id": fields["place_id"]})
         quantity = fields.get("quantity", 1)
@@ -124,10 +126,10 @@ class Booking:
             created_at=now, updated_at=now))
         if amount == 0:  # nothing to charge: confirmed at once
             self._move(reservation, Status.confirmed, now)
-            self._announce(session, "reservation_confirmed", reservation)
-        return reservation
+            self._announce(session, "reservation_confirmed", reservation, place=place)
+        return reservation, place
 
-    def _charge_and_confirm(self, reservation):
+    def _charge_and_confirm(self, reservation, place=None):
         try:
             payment = self.payments.charge({
                 "reservation_id": reservation.id, "user_id": reservation.user_id,
@@ -147,9 +149,9 @@ class Booking:
                 details["in_flight"] = True  # another worker is charging it right now
             raise ServiceUnavailable(
                 "The payment could not be confirmed yet; the slot stays held meanwhile", details) from None
-        return self.confirm_paid(reservation, payment["id"])
+        return self.confirm_paid(reservation, payment["id"], place)
 
-    def confirm_paid(self, held, payment_id):
+    def confirm_paid(self, held, payment_id, place=None):
         """The payment for this hold (a pending reservation as it was read) succeeded: confirm
         it, or refund if the hold was lost meanwhile (expired, cancelled). Safe to call more
         than once."""
@@ -162,7 +164,7 @@ class Booking:
                 # what the row says; nothing else in it can change while it is pending.
                 held.payment_id, held.paid, held.payment_ids = payment_id, held.amount, [payment_id]
                 self._move(held, Status.confirmed, now)
-                self._announce(session, "reservation_confirmed", held)
+                self._announce(session, "reservation_confirmed", held, place=place)
                 return held
             reservation = reservations.get(reservation_id)  # settled by now: it stays as it is
             known = reservation.payment_id == payment_id
@@ -526,10 +528,10 @@ class Booking:
         if target is not Status.pending:
             reservation.hold_expires_at = None
 
-    def _announce(self, session, event_type, reservation, **extra):
+    def _announce(self, session, event_type, reservation, place=None, **extra):
         if reservation.partner is not None:
             extra.update(partner_fields(reservation))
-        self.events.record(session, event_type, **reservation_fields(session, reservation), **extra)
+        self.events.record(session, event_type, **reservation_fields(session, reservation, place), **extra)
 
 
 def admit_under_lock(place, reservations, window, quantity, now, exclude_id=None):
@@ -547,10 +549,12 @@ def admit_under_lock(place, reservations, window, quantity, now, exclude_id=None
         raise SlotUnavailable("This window is already booked", {"place_id": place.id, **taken.details}) from None
 
 
-def reservation_fields(session, reservation):
+def reservation_fields(session, reservation, place=None):
     """What every reservation_* event carries: the booking, and the place's name and time zone
-    for the messages people read (the place is usually in the session already: it was locked)."""
-    place = session.get(Place, reservation.place_id)
+    for the messages people read: from `place` when the caller has it, else from the session
+    (where it usually is already: it was locked)."""
+    if place is None:
+        place = session.get(Place, reservation.place_id)
     return {"reservation_id": reservation.id, "user_id": reservation.user_id, "place_id": reservation.place_id,
             "place_name": place.name, "timezone": place.timezone or "UTC", "start": reservation.start.isoformat(),
             "end": reservation.end.isoformat(), "amount": reservation.amount, "currency": reservation.currency,

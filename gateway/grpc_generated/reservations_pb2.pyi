@@ -163,3 +163,69 @@ class Reservation(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     quantity: int
     def __init__(self, id: _Optional[int] = ..., place_id: _Optional[int] = ..., user_id: _Optional[int] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[ReservationStatus, str]] = ..., amount: _Optional[int] = ..., currency: _Optional[str] = ..., payment_id: _Optional[int] = ..., refund_amount: _Optional[int] = ..., cancel_reason: _Optional[str] = ..., hold_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class GetPlaceRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class ListPlacesRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class OpeningHours(_message.Message):
+    __slots__ = ("weekday", "open", "close")
+    WEEKDAY_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    weekday: int
+    open: str
+    close: str
+    def __init__(self, weekday: _Optional[int] = ..., open: _Optional[str] = ..., close: _Optional[str] = ...) -> None: ...
+
+class Place(_message.Message):
+    __slots__ = ("id", "name", "description", "unit", "unit_price", "currency", "timezone", "capacity", "opening_hours", "slot_minutes", "min_minutes", "max_minutes", "buffer_minutes", "created_at", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    OPENING_HOURS_FIELD_NUMBER: _ClassVar[int]
+    SLOT_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    MIN_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    description: str
+    unit: str
+    unit_price: int
+    currency: str
+    timezone: str
+    capacity: int
+    opening_hours: _containers.RepeatedCompositeFieldContainer[OpeningHours]
+    slot_minutes: int
+    min_minutes: int
+    max_minutes: int
+    buffer_minutes: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., unit: _Optional[str] = ..., unit_price: _Optional[int] = ..., currency: _Optional[str] = ..., timezone: _Optional[str] = ..., capacity: _Optional[int] = ..., opening_hours: _Optional[_Iterable[_Union[OpeningHours, _Mapping]]] = ..., slot_minutes: _Optional[int] = ..., min_minutes: _Optional[int] = ..., max_minutes: _Optional[int] = ..., buffer_minutes: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PlacePage(_message.Message):
+    __slots__ = ("items", "total")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Place]
+    total: int
+    def __init__(self, items: _Optional[_Iterable[_Union[Place, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...

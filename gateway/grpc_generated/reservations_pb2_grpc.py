@@ -66,6 +66,16 @@ class ReservationsStub:
                 request_serializer=bookify_dot_v1_dot_reservations__pb2.WatchReservationsRequest.SerializeToString,
                 response_deserializer=bookify_dot_v1_dot_reservations__pb2.Reservation.FromString,
                 _registered_method=True)
+        self.get_place = channel.unary_unary(
+                '/bookify.v1.Reservations/get_place',
+                request_serializer=bookify_dot_v1_dot_reservations__pb2.GetPlaceRequest.SerializeToString,
+                response_deserializer=bookify_dot_v1_dot_reservations__pb2.Place.FromString,
+                _registered_method=True)
+        self.list_places = channel.unary_unary(
+                '/bookify.v1.Reservations/list_places',
+                request_serializer=bookify_dot_v1_dot_reservations__pb2.ListPlacesRequest.SerializeToString,
+                response_deserializer=bookify_dot_v1_dot_reservations__pb2.PlacePage.FromString,
+                _registered_method=True)
 
 
 class ReservationsServicer:
@@ -121,6 +131,21 @@ class ReservationsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def get_place(self, request, context):
+        """One place and its booking rules (zone, capacity, opening hours, grid, limits, buffer), so
+        a client can offer only windows that book; NOT_FOUND for a retired or unknown place.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def list_places(self, request, context):
+        """The places that can be booked, in the order they were created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReservationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +178,16 @@ def add_ReservationsServicer_to_server(servicer, server):
                     servicer.watch_reservations,
                     request_deserializer=bookify_dot_v1_dot_reservations__pb2.WatchReservationsRequest.FromString,
                     response_serializer=bookify_dot_v1_dot_reservations__pb2.Reservation.SerializeToString,
+            ),
+            'get_place': grpc.unary_unary_rpc_method_handler(
+                    servicer.get_place,
+                    request_deserializer=bookify_dot_v1_dot_reservations__pb2.GetPlaceRequest.FromString,
+                    response_serializer=bookify_dot_v1_dot_reservations__pb2.Place.SerializeToString,
+            ),
+            'list_places': grpc.unary_unary_rpc_method_handler(
+                    servicer.list_places,
+                    request_deserializer=bookify_dot_v1_dot_reservations__pb2.ListPlacesRequest.FromString,
+                    response_serializer=bookify_dot_v1_dot_reservations__pb2.PlacePage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -318,6 +353,60 @@ class Reservations:
             '/bookify.v1.Reservations/watch_reservations',
             bookify_dot_v1_dot_reservations__pb2.WatchReservationsRequest.SerializeToString,
             bookify_dot_v1_dot_reservations__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def get_place(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bookify.v1.Reservations/get_place',
+            bookify_dot_v1_dot_reservations__pb2.GetPlaceRequest.SerializeToString,
+            bookify_dot_v1_dot_reservations__pb2.Place.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def list_places(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bookify.v1.Reservations/list_places',
+            bookify_dot_v1_dot_reservations__pb2.ListPlacesRequest.SerializeToString,
+            bookify_dot_v1_dot_reservations__pb2.PlacePage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -187,6 +187,9 @@ GRPC = {  # "Service/method": (stub, request type, valid fields, fields an id in
                                         reservations_pb2.CancelReservationRequest, {"id": 1, "reason": "x"}, ("id",)),
     "Reservations/watch_reservations": (reservations_pb2_grpc.ReservationsStub,
                                         reservations_pb2.WatchReservationsRequest, {}, ()),
+    "Reservations/get_place": (reservations_pb2_grpc.ReservationsStub, reservations_pb2.GetPlaceRequest,
+                               {"id": 1}, ("id",)),
+    "Reservations/list_places": (reservations_pb2_grpc.ReservationsStub, reservations_pb2.ListPlacesRequest, {}, ()),
 }
 
 

@@ -299,3 +299,30 @@ def test_grpc_books_a_quantity_and_shows_what_is_left_per_slot(api, reservations
         place_id=place["id"], start=ts(at(11, 10)), end=ts(at(11, 11)), payment_method="pm_card_visa",
         quantity=4), metadata=bearer(customer))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "quantity" in details
+
+
+def test_grpc_reads_a_place_and_its_rules_as_the_http_api_shows_them(api, reservations, customer):
+    hours = [{"weekday": 0, "open": "09:00", "close": "12:30"}, {"weekday": 0, "open": "14:00", "close": "18:00"}]
+    place = api.place(capacity=4, timezone="Europe/Paris", slot_minutes=30, opening_hours=hours,
+                      min_minutes=60, buffer_minutes=15, description="Four desks")
+
+    shown = reservations.get_place(reservations_pb2.GetPlaceRequest(id=place["id"]),
+                                   metadata=bearer(customer), timeout=15)
+
+    assert (shown.id, shown.name, shown.description, shown.unit, shown.unit_price, shown.currency) == (
+        place["id"], place["name"], "Four desks", "hour", 2500, "usd")
+    assert (shown.timezone, shown.capacity, shown.slot_minutes, shown.min_minutes, shown.max_minutes,
+            shown.buffer_minutes) == ("Europe/Paris", 4, 30, 60, 0, 15)  # max 0: no limit
+    assert [(h.weekday, h.open, h.close) for h in shown.opening_hours] == [(0, "09:00", "12:30"), (0, "14:00", "18:00")]
+    assert shown.created_at.ToDatetime(tzinfo=timezone.utc) == datetime.fromisoformat(place["created_at"])
+
+    page = reservations.list_places(reservations_pb2.ListPlacesRequest(limit=100), metadata=bearer(customer),
+                                    timeout=15)
+    listed = {item.id: item for item in page.items}
+    assert page.total >= len(page.items) and listed[place["id"]] == shown
+
+    assert api.request("DELETE", f"/v1/places/{place['id']}", token=api.admin_token()).status_code == 204
+    code, _ = _code(reservations.get_place, reservations_pb2.GetPlaceRequest(id=place["id"]), metadata=bearer(customer))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = _code(reservations.get_place, reservations_pb2.GetPlaceRequest(id=place["id"]))
+    assert code == grpc.StatusCode.UNAUTHENTICATED

@@ -238,10 +238,12 @@ def test_a_booking_confirms_its_hold_in_one_statement(booking, place, reservatio
     reservation = booking.reserve(CUSTOMER, ask(place, clock))
     assert reservation.status == "confirmed" and reservation.hold_expires_at is None
     # The hold: the place locked, the overlap check, the row. The confirmation: one UPDATE (the
-    # row is not read again), the place's name and zone for the event (a primary-key read) and
-    # reservation_confirmed in the outbox.
+    # row is not read again) and reservation_confirmed in the outbox, named after the place the
+    # hold locked (it is not read again either).
     words = [word for word in first_words(sent) if word != "BEGIN"]
-    assert words == ["SELECT", "SELECT", "INSERT", "UPDATE", "SELECT", "INSERT"]
+    assert words == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT"]
+    confirmed = last_event(reservations_db, "reservation_confirmed")
+    assert (confirmed["place_name"], confirmed["timezone"]) == ("Room", "UTC")
     with reservations_db.transaction() as session:
         stored = session.get(Reservation, reservation.id)
         assert (stored.status, stored.payment_id, stored.hold_expires_at) == ("confirmed", 101, None)

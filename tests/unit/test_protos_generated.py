@@ -24,6 +24,6 @@ def test_generated_services_have_the_contracts_methods():
     assert reservations.full_name == "bookify.v1.Reservations"
     assert sorted(reservations.methods_by_name) == sorted([
         "check_availability", "create_reservation", "get_reservation", "list_reservations",
-        "cancel_reservation", "watch_reservations"])
+        "cancel_reservation", "watch_reservations", "get_place", "list_places"])
     assert reservations.methods_by_name["watch_reservations"].server_streaming
     assert list(auth_pb2.DESCRIPTOR.services_by_name["Auth"].methods_by_name) == ["login"]
