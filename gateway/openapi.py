@@ -5,8 +5,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 
 from common.errors import MethodNotAllowed
+from common.runtime.http_errors import STATUS
 from common.schemas import MAX_ID, LenientSchema
-from gateway.errors import STATUS
 from gateway.routing import PATH_PARAMETER, ROUTES
 
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}

@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 
 from common.errors import ValidationError
 from common.permissions import authorize
+from common.runtime.http import http
 from common.schemas import MAX_ID
-from gateway.http import http
 from gateway.principals import refuse_cross_site
 
 ROUTES = []  # every declared RouteSpec, in declaration order: the OpenAPI source

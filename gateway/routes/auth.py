@@ -2,8 +2,8 @@
 Login and registration pass the connection's address to auth, which throttles per address
 (behind a reverse proxy that is the proxy's address: see docs/security.md, Throttling)."""
 from common.contracts.auth import LoginSchema, RefreshSchema, RegisterSchema, TokenPairSchema, UserSchema
+from common.runtime.http import json_response
 from common.runtime.rpc import TimedClient
-from gateway.http import json_response
 from gateway.principals import Authentication
 from gateway.routing import route
 

@@ -5,9 +5,9 @@ from werkzeug.wrappers import Response
 
 from common.config import section
 from common.errors import NotFound
+from common.runtime.http import json_response
 from common.runtime.metrics import exposition
 from common.runtime.rpc import TimedClient
-from gateway.http import json_response
 from gateway.openapi import build_spec
 from gateway.routing import route
 

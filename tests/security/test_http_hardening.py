@@ -5,7 +5,7 @@ import json
 import pytest
 
 import gateway.service  # noqa: F401  (declares every route)
-from gateway.http import SECURITY_HEADERS, nests_deeper_than, security_headers
+from common.runtime.http import SECURITY_HEADERS, nests_deeper_than, security_headers
 from gateway.routing import PATH_PARAMETER, ROUTES
 from tests.security.conftest import HSTS_MAX_AGE, error_of
 

@@ -1,7 +1,7 @@
 import pytest
 from werkzeug.test import Client
 
-from gateway.http import JsonWebServer, JsonWsgiApp
+from common.runtime.http import JsonWebServer, JsonWsgiApp
 from gateway.routing import ROUTES
 from gateway.service import GatewayService  # declares every route
 from tests.unit.auth_fixtures import accounts, clock, tokens  # noqa: F401  (fixtures)

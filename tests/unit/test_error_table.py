@@ -4,7 +4,7 @@ import pytest
 from grpc import StatusCode
 
 from common import errors
-from gateway.errors import error_response
+from common.runtime.http_errors import error_response
 from gateway.grpc_server import grpc_error
 
 KINDS = [kind for kind in vars(errors).values()

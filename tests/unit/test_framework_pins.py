@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORK = ("nameko", "nameko_grpc", "nameko_sqlalchemy")
 EXTENSIONS = ["common.runtime.rpc", "common.runtime.grpc_transport", "common.runtime.consumers",
-              "common.runtime.inbox", "common.runtime.timers", "common.runtime.database", "gateway.http"]
+              "common.runtime.inbox", "common.runtime.timers", "common.runtime.database", "common.runtime.http"]
 
 
 def _locked(package):
@@ -65,7 +65,7 @@ def test_the_extensions_are_found():
     names = {param.id for param in CLASSES}
     assert {"common.runtime.rpc.Rpc", "common.runtime.rpc.StartupSafeReplyListener",
             "common.runtime.grpc_transport.WakingServerConnection", "common.runtime.consumers.EventHandler",
-            "gateway.http.JsonHttp"} <= names
+            "common.runtime.http.JsonHttp"} <= names
 
 
 @pytest.mark.parametrize("cls, node, bases", CLASSES)

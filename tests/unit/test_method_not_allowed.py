@@ -7,7 +7,7 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed
 
 from common import errors
-from gateway.errors import STATUS, error_response
+from common.runtime.http_errors import STATUS, error_response
 from gateway.openapi import build_spec
 from gateway.routing import ROUTES
 

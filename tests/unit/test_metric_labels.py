@@ -3,8 +3,8 @@ and an unknown path into `<unmatched>`, so junk traffic (no sign-in needed) cann
 `/metrics` without limit. Driven through the gateway's real WSGI app and URL map."""
 import uuid
 
+from common.runtime.http import UNMATCHED_ROUTE
 from common.runtime.metrics import REGISTRY, exposition, method_label
-from gateway.http import UNMATCHED_ROUTE
 
 
 def _metrics_size():

@@ -15,9 +15,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from common.errors import NotFound
+from common.runtime.http import route_label
 from common.runtime.metrics import REGISTRY, Metrics, count_notification, count_sweep_failure
 from common.runtime.outbox_relay import Outbox
-from gateway.http import route_label
 from gateway.routes.system import SystemRoutes
 
 

@@ -16,8 +16,8 @@ from werkzeug.wrappers import Request, Response
 
 from common.errors import EXPECTED_ERRORS, ValidationError
 from common.logs import CONTEXT_KEY, RESPONSE_HEADER, correlation_id_from
+from common.runtime.http_errors import error_response
 from common.runtime.metrics import observe_http
-from gateway.errors import error_response
 
 DEFAULT_MAX_BODY = 1024 * 1024
 # Our deepest body nests 3 levels; Python's json recurses per level and fails near 1000.
