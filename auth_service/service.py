@@ -4,7 +4,6 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.auth.<me
 `actor` is who acts: None from the console (full trust), the gateway passes the caller."""
 import eventlet.tpool
 import nameko
-from nameko.extensions import DependencyProvider
 
 from auth_service.accounts import AccountPolicy, Accounts
 from auth_service.models import OperatorCall, OutboxMessage
@@ -46,7 +45,7 @@ users_out = UserSchema()
 roles_out = RoleSchema()
 
 
-class AuthComponents(DependencyProvider):
+class AuthComponents(service.Components):
     """Reads the JWT and AUTH config once; hands workers the token codec, hasher and policy."""
 
     def setup(self):
@@ -68,8 +67,6 @@ class AuthComponents(DependencyProvider):
             ),
         )
 
-    def get_dependency(self, worker_ctx):
-        return self
 
 
 def _user(user):

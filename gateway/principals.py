@@ -9,11 +9,11 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 import nameko
-from nameko.extensions import DependencyProvider
 
 from common.config import require_jwt_secret, section
 from common.errors import Forbidden, Unauthenticated
 from common.permissions import Principal
+from common.runtime import service  # the module: `nameko run <module>` would run its classes as services
 from common.runtime.inbox import handles
 from common.tokens import TokenCodec, TokenSettings
 
@@ -60,7 +60,7 @@ class PrincipalCache:
         self._entries.clear()
 
 
-class Authentication(DependencyProvider):
+class Authentication(service.Components):
     """Verifies access tokens and resolves them to a `Principal`."""
 
     def setup(self):
@@ -76,8 +76,6 @@ class Authentication(DependencyProvider):
         except ValueError as error:
             raise SystemExit(f"TRUSTED_ORIGINS: {error} (docs/security.md)") from None
 
-    def get_dependency(self, worker_ctx):
-        return self
 
     def authenticate(self, request, fetch_principal):
         """The caller of `request`; `fetch_principal(user_id, session_id)` asks auth on a miss."""

@@ -7,7 +7,6 @@ Operators call these from `nameko shell --config config.yaml` as `n.rpc.notifica
 import logging
 
 import nameko
-from nameko.extensions import DependencyProvider
 
 from common.config import section
 from common.contracts.actors import load_actor
@@ -56,7 +55,7 @@ def channel_concurrency(config, channel):
     return value
 
 
-class NotificationComponents(DependencyProvider):
+class NotificationComponents(service.Components):
     """Reads the NOTIFICATIONS config once: providers (logged at startup), templates, the
     retry policy, and the delivery queues, declared before anything is consumed."""
 
@@ -79,8 +78,6 @@ class NotificationComponents(DependencyProvider):
         self.queues = DeliveryQueues(nameko.config["AMQP_URI"], [*self.policy.delays(), self.lease_seconds])
         self.queues.declare()
 
-    def get_dependency(self, worker_ctx):
-        return self
 
 
 class ChannelDeliveries(PolicyConsumer):

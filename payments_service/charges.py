@@ -216,13 +216,8 @@ class Charges:
     def _claim_payment(self, payment_id):
         """The pending payment, now marked as being sent to Stripe by us; None when it is
         settled or another worker's call is still in flight."""
-        now = self.clock()
         with self.sessions.transaction() as session:
-            payment = PaymentRepository(session).lock(payment_id)
-            if payment.status != PENDING or self._in_flight(payment, now):
-                return None
-            payment.stripe_call_started_at = now
-            return payment
+            return self._claim(PaymentRepository(session).lock(payment_id))
 
     def _release_payment(self, payment_id):
         with self.sessions.transaction() as session:
@@ -325,14 +320,9 @@ class Charges:
             return payment
 
     def _claim_refund(self, payment_id, refund_id):
-        now = self.clock()
         with self.sessions.transaction() as session:
             PaymentRepository(session).lock(payment_id)
-            refund = RefundRepository(session).get(refund_id)
-            if refund.status != PENDING or self._in_flight(refund, now):
-                return None
-            refund.stripe_call_started_at = now
-            return refund
+            return self._claim(RefundRepository(session).get(refund_id))
 
     def _release_refund(self, refund_id):
         with self.sessions.transaction() as session:
@@ -420,6 +410,15 @@ class Charges:
         if payment is None:
             raise NotFound("Payment not found", {"id": payment_id})
         return payment
+
+    def _claim(self, row):
+        """`row` (a payment or refund, locked), marked as being sent to Stripe by us now;
+        None when it is settled or another worker's call for it is still in flight."""
+        now = self.clock()
+        if row.status != PENDING or self._in_flight(row, now):
+            return None
+        row.stripe_call_started_at = now
+        return row
 
     def _in_flight(self, row, now):
         started = row.stripe_call_started_at

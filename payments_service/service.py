@@ -3,7 +3,6 @@
 Operators call these from `nameko shell --config config.yaml` as `n.rpc.payments.<method>`.
 `actor` is who asks: None from the console (full trust), the gateway passes the caller."""
 import nameko
-from nameko.extensions import DependencyProvider
 
 from common.config import require_secret, section
 from common.contracts.actors import load_actor
@@ -24,7 +23,7 @@ CALL_LEASE_MARGIN_SECONDS = 5
 payments_out = PaymentSchema()
 
 
-class StripeComponents(DependencyProvider):
+class StripeComponents(service.Components):
     """Reads the STRIPE config once; hands workers the gateway and the call lease."""
 
     def setup(self):
@@ -33,8 +32,6 @@ class StripeComponents(DependencyProvider):
         self.gateway = StripeGateway.from_config(config)
         self.call_lease_seconds = float(config.get("timeout_seconds", 10)) + CALL_LEASE_MARGIN_SECONDS
 
-    def get_dependency(self, worker_ctx):
-        return self
 
 
 def _payment(payment):

@@ -1,6 +1,8 @@
 """What every Bookify service behind the gateways is built from. Import the module, not the
 class (`from common.runtime import service`): `nameko run <module>` runs every class with
 entrypoints it finds in the module it is given."""
+from nameko.extensions import DependencyProvider
+
 from common.errors import EXPECTED_ERRORS
 from common.runtime.audit import AuditedService
 from common.runtime.database import Database
@@ -26,3 +28,11 @@ class BookifyService(AuditedService):
         """Liveness over RPC; with deep=True, readiness: this service and its database
         (the gateway's /ready). Example: n.rpc.reservations.ping(deep=True)"""
         return self.db.health() if argument(PingSchema, deep=deep) else "pong"
+
+
+class Components(DependencyProvider):
+    """A service's own long-lived objects (codecs, gateways, policies), built from its config
+    once in `setup` when the service starts; every worker gets this same object."""
+
+    def get_dependency(self, worker_ctx):
+        return self
