@@ -51,7 +51,7 @@ class Notifier:
         # Only a partner booking's events name a partner, and events recorded before places had
         # a name and a zone carry neither (the place is named by number, times shown in UTC);
         # the templates ask of every event.
-        context = {"partner": None, "partner_ref": None, "place_name": None, "timezone": None, **event,
+        context = {"partner": None, "partner_ref": None, "place_name": None, "timezone": None, "quantity": 1, **event,
                    "name": recipient.name or "there", "email": recipient.email}
         repository = NotificationRepository(session)
         ids = []

@@ -140,6 +140,15 @@ def test_a_customer_confirmation_states_what_was_paid(renderer):
 
 
 @pytest.mark.parametrize("template", ["reservation_confirmed", "reservation_rescheduled"])
+def test_a_booking_of_several_at_once_says_how_many_and_one_of_one_says_nothing(renderer, template):
+    several = _everything(renderer, template, _context(template, quantity=3))
+    assert "Quantity: 3" in several["text"] and "<td>Quantity</td><td>3</td>" in several["html"]
+    assert "#12 for 3 " in several["sms"]
+    single = _everything(renderer, template, _context(template))
+    assert all("Quantity" not in part and " for 1 " not in part for part in single.values())
+
+
+@pytest.mark.parametrize("template", ["reservation_confirmed", "reservation_rescheduled"])
 def test_a_partner_guest_is_never_told_they_paid_bookify(renderer, template):
     parts = _everything(renderer, template, _context(template, **PARTNER, name="Grace Hopper"))
     assert parts["text"].startswith("Hello Grace Hopper,") and "Hello Grace Hopper," in parts["html"]
