@@ -1,8 +1,9 @@
 """docs/operators.md replayed top to bottom: a fresh stack as `make run` starts it (SQLite, demo
 data, the dev admin), the two things the page says happened first, then every `>>>` line of the
-page typed in order into one real `nameko shell --config config.yaml`, and what it printed
+page typed in order into one real `make shell` (nameko shell, errors typed), and what it printed
 checked against what the page shows under the line."""
 import os
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -32,9 +33,10 @@ METRICS_OFF = {f"{name}_METRICS_PORT": "0" for name in  # fixed ports would clas
 def today_for(text):
     """The page's text with its booking days moved to the replay's."""
     today = datetime.now(timezone.utc).date()
-    for day, ahead in DOC_DAYS.items():
-        text = text.replace(day, (today + timedelta(days=ahead)).isoformat())
-    return text
+    moved = {day: (today + timedelta(days=ahead)).isoformat() for day, ahead in DOC_DAYS.items()}
+    # In one pass: moved one at a time, a day moved onto another page day (on 5 December the
+    # 26th becomes the 27th) would be moved again.
+    return re.sub("|".join(map(re.escape, moved)), lambda found: moved[found.group()], text)
 
 
 @pytest.fixture
