@@ -40,7 +40,7 @@ run: venv ## start RabbitMQ if needed, migrate, seed and run every service (Ctrl
 	$(PY) -m scripts.run_local
 
 shell: venv ## operator console on the running system (docs/operators.md)
-	$(PY) -m nameko shell --config config.yaml
+	$(PY) -m scripts.shell
 
 test: venv ## run the test suite (starts RabbitMQ/MariaDB first if needed)
 	bash scripts/ensure_infra.sh

@@ -42,7 +42,8 @@ def transcript(path):
 
 
 class Console:
-    """`python -m nameko shell --config config.yaml` with a terminal on its stdin, so it runs
+    """`make shell` (`python -m scripts.shell`, nameko's shell with our errors typed) with a
+    terminal on its stdin, so it runs
     the interactive console as an operator gets it (an exception is printed, the session goes
     on; piped, the shell would exit at the first one). Its output goes to a pipe, where the
     console's prompts mark where each statement's output ends."""
@@ -54,7 +55,7 @@ class Console:
         attributes[3] &= ~termios.ECHO  # what we type is not printed back
         termios.tcsetattr(tty, termios.TCSANOW, attributes)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "shell", "--config", "config.yaml", "--interface", "plain"],
+            [sys.executable, "-m", "scripts.shell", "--interface", "plain"],
             stdin=tty, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
             env={**env, "PYTHONUNBUFFERED": "1", "TERM": "dumb"})
         os.close(tty)
