@@ -68,7 +68,6 @@ class AuthComponents(service.Components):
         )
 
 
-
 def _user(user):
     return users_out.dump(user)
 

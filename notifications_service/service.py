@@ -79,7 +79,6 @@ class NotificationComponents(service.Components):
         self.queues.declare()
 
 
-
 class ChannelDeliveries(PolicyConsumer):
     """`@deliveries(channel)`: the consumer of one channel's work queue, its own connection
     with a prefetch of `<channel>_concurrency`, so at most that many of the channel's deliveries

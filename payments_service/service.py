@@ -33,7 +33,6 @@ class StripeComponents(service.Components):
         self.call_lease_seconds = float(config.get("timeout_seconds", 10)) + CALL_LEASE_MARGIN_SECONDS
 
 
-
 def _payment(payment):
     return payments_out.dump(payment)
 
