@@ -76,7 +76,6 @@ class Authentication(service.Components):
         except ValueError as error:
             raise SystemExit(f"TRUSTED_ORIGINS: {error} (docs/security.md)") from None
 
-
     def authenticate(self, request, fetch_principal):
         """The caller of `request`; `fetch_principal(user_id, session_id)` asks auth on a miss."""
         return self.identify(request, fetch_principal)[0]
