@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from common.errors import SlotUnavailable, ValidationError
 from reservations_service.pricing import UNIT_LENGTHS, units_started
-from reservations_service.windows import Window, is_aware, merge, validate_query_span
+from reservations_service.windows import Window, instant, is_aware, merge, validate_query_span
 
 UTC = timezone.utc
 MINUTES_PER_DAY = 1440
@@ -258,7 +258,7 @@ def check_window(schedule, start, end):
             ]
     if details:
         raise ValidationError("Invalid booking window", details)
-    if end <= start:
+    if instant(end) <= instant(start):
         raise ValidationError("Invalid booking window", {"end": ["Must be after start."]})
     window = Window(start, end)
     grid = (

@@ -10,6 +10,13 @@ def is_aware(moment):
     return moment.tzinfo is not None and moment.utcoffset() is not None
 
 
+def instant(moment):
+    """An aware time in UTC. Python compares two times sharing one tzinfo by their wall clocks,
+    ignoring `fold`: in Europe/Paris on a fall-back night 02:00 CET (fold 1) is an hour after
+    02:45 CEST but compares before it. Times are compared as instants, in UTC."""
+    return moment.astimezone(timezone.utc)
+
+
 @dataclass(frozen=True)
 class Window:
     """[start, end): a window ending at 10:00 and one starting at 10:00 do not overlap."""
@@ -20,11 +27,12 @@ class Window:
     def __post_init__(self):
         if not (is_aware(self.start) and is_aware(self.end)):
             raise ValueError("A window needs timezone-aware start and end")
+        # One representation for every instant, so equal windows also look equal; and compared
+        # in UTC, since two times of one zone compare by their wall clocks (see `instant`).
+        object.__setattr__(self, "start", instant(self.start))
+        object.__setattr__(self, "end", instant(self.end))
         if self.start >= self.end:
             raise ValueError("A window must start before it ends")
-        # One representation for every instant, so equal windows also look equal.
-        object.__setattr__(self, "start", self.start.astimezone(timezone.utc))
-        object.__setattr__(self, "end", self.end.astimezone(timezone.utc))
 
     @property
     def duration(self):
@@ -74,6 +82,7 @@ def validate_booking_window(start, end, now, horizon_days):
     """The window to book, in UTC; raises ValidationError naming each field that is wrong."""
     details = _aware_fields({"start": start, "end": end})
     if not details:
+        start, end = instant(start), instant(end)
         if end <= start:
             details.setdefault("end", []).append("Must be after start.")
         if start < now:
@@ -89,6 +98,7 @@ def validate_query_span(frm, to, max_days=366):
     """The span an availability query covers, in UTC; at most `max_days` long."""
     details = _aware_fields({"from": frm, "to": to})
     if not details:
+        frm, to = instant(frm), instant(to)
         if to <= frm:
             details["to"] = ["Must be after from."]
         elif to - frm > timedelta(days=max_days):

@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -18,6 +19,11 @@ from reservations_service.windows import (
 UTC = timezone.utc
 PARIS_SUMMER = timezone(timedelta(hours=2))
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
+PARIS = ZoneInfo("Europe/Paris")
+# Paris reads 02:00-03:00 twice on 27 October 2030: 02:45 CEST (00:45 UTC), then 02:00 CET
+# (01:00 UTC, fold 1). Two times of one tzinfo compare by wall clock, ignoring fold.
+BEFORE_FALL_BACK = datetime(2030, 10, 27, 2, 45, tzinfo=PARIS)
+AFTER_FALL_BACK = datetime(2030, 10, 27, 2, 0, tzinfo=PARIS, fold=1)
 
 
 def at(hour, minute=0, second=0, day=1):
@@ -73,6 +79,13 @@ def test_naive_times_are_refused(start, end):
 def test_a_window_must_start_before_it_ends(start, end):
     with pytest.raises(ValueError, match="start before it ends"):
         Window(start, end)
+
+
+def test_times_of_one_zone_are_ordered_as_instants_across_a_fall_back():
+    later = Window(BEFORE_FALL_BACK, AFTER_FALL_BACK)
+    assert (later.start, later.duration) == (datetime(2030, 10, 27, 0, 45, tzinfo=UTC), timedelta(minutes=15))
+    with pytest.raises(ValueError, match="start before it ends"):
+        Window(AFTER_FALL_BACK, BEFORE_FALL_BACK)
 
 
 def test_a_window_is_held_in_utc():
@@ -202,6 +215,14 @@ def test_end_must_be_after_start(length):
     start = NOW + timedelta(days=1)
     details = details_of(lambda: validate_booking_window(start, start + length, NOW, horizon_days=30))
     assert details == {"end": ["Must be after start."]}
+
+
+def test_a_booking_window_in_the_place_zone_is_ordered_as_instants_across_a_fall_back():
+    assert validate_booking_window(BEFORE_FALL_BACK, AFTER_FALL_BACK, NOW, horizon_days=365).duration == \
+        timedelta(minutes=15)
+    details = details_of(lambda: validate_booking_window(AFTER_FALL_BACK, BEFORE_FALL_BACK, NOW, horizon_days=365))
+    assert details == {"end": ["Must be after start."]}
+    assert validate_query_span(BEFORE_FALL_BACK, AFTER_FALL_BACK).duration == timedelta(minutes=15)
 
 
 def test_start_must_not_be_in_the_past():
