@@ -326,17 +326,24 @@ class Booking:
             raise
         with self.sessions.transaction() as session:
             reservation = ReservationRepository(session).get_for_update(reservation_id)
+            # The place's lock, as for every change to what the place holds: a booking counting
+            # the place right now finishes first, so the clock read next is no earlier than its.
+            PlaceRepository(session).active(reservation.place_id, for_update=True)
+            now = self.clock()
             _take_money(reservation, *moved)
-            if reservation.status != Status.confirmed.value or reservation.pending_start != window.start \
-                    or reservation.pending_end != window.end:
-                lost = True  # its hold on the new window ran out meanwhile: nothing moved
-            else:
-                lost = False
-                reservation.start, reservation.end = reservation.pending_start, reservation.pending_end
+            ours = reservation.status == Status.confirmed.value and reservation.pending_start == window.start \
+                and reservation.pending_end == window.end
+            # Its hold on the new window ran out meanwhile (swept, or past its time: then other
+            # bookings no longer count it, occupied_windows, and one may have taken the window):
+            # nothing moves.
+            lost = not ours or reservation.pending_expires_at <= now
+            if ours:
                 reservation.pending_start = reservation.pending_end = reservation.pending_expires_at = None
+            if not lost:
+                reservation.start, reservation.end = window.start, window.end
                 reservation.amount = new_amount
                 reservation.version += 1
-                reservation.updated_at = self.clock()
+                reservation.updated_at = now
                 self._announce(session, "reservation_rescheduled", reservation)
         if lost:
             if difference > 0:  # give back what was charged for a move that did not happen

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from common.errors import SlotUnavailable, ValidationError
+from common.errors import Conflict, SlotUnavailable, ValidationError
 from common.storage.outbox import EventRecorder
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage
@@ -91,6 +91,29 @@ def test_a_reschedule_keeps_its_quantity_and_the_capacity(booking, desks):
     # Overlapping its own old window is fine: it never counts against itself.
     done = booking.reschedule(CUSTOMER, moved.id, ask(desks, monday(10, 30), monday(12)))
     assert (done.quantity, done.amount) == (2, 2 * 2 * 1000)
+
+
+def test_a_move_whose_hold_ran_out_while_it_was_paid_for_does_not_land_on_a_booking_made_meanwhile(
+        booking, desks, clock):
+    """The new window is held for hold_seconds; past that, other bookings no longer count it
+    (even before the sweep drops it), so one may take the window, and the move must not."""
+    moved = booking.reserve(CUSTOMER, ask(desks, monday(10), monday(11), quantity=2))
+    charge, meanwhile = booking.payments.charge, []
+
+    def slow_charge(payload):  # the dearer window's difference takes longer than the hold
+        booking.payments.charge = charge
+        clock.now += timedelta(seconds=601)
+        meanwhile.append(booking.reserve({"user_id": 8}, ask(desks, monday(14), monday(16), quantity=2)))
+        return charge(payload)
+
+    booking.payments.charge = slow_charge
+    with pytest.raises(Conflict, match="nothing was moved"):
+        booking.reschedule(CUSTOMER, moved.id, ask(desks, monday(14), monday(16)))
+    assert meanwhile[0].status == "confirmed"
+    kept = booking.get(None, moved.id)
+    assert (kept.start, kept.end, kept.amount, kept.pending_start) == (
+        moved.start, moved.end, 2000, None)
+    assert (kept.paid, kept.refunded) == (4000, 2000)  # the difference charged, then given back
 
 
 def test_a_day_place_charges_local_calendar_days(booking, places):
