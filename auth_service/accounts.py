@@ -1,11 +1,14 @@
 """Account use-cases: registration, login with throttling, refresh rotation, logout,
 profiles, admin-managed users and their roles. Each use-case is one transaction."""
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.models import User
+from auth_service.passwords import Passwords
 from auth_service.rbac import Keyholders, RoleDirectory
 from auth_service.repository import UserRepository
 from auth_service.sessions import RefreshSessions
@@ -13,6 +16,9 @@ from auth_service.throttling import Throttle, ThrottlePolicy
 from common.clock import utcnow
 from common.contracts.auth import normalise_email
 from common.errors import Conflict, NotFound, ServiceUnavailable, Unauthenticated
+from common.storage.engines import UnitsOfWork
+from common.storage.outbox import EventRecorder
+from common.tokens import TokenCodec
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +32,14 @@ class AccountPolicy:
     throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
 
 
+@dataclass
 class Accounts:
-    def __init__(self, sessions, events, tokens, passwords, policy: AccountPolicy, clock=utcnow):
-        self.sessions = sessions
-        self.events = events
-        self.tokens = tokens
-        self.passwords = passwords
-        self.policy = policy
-        self.clock = clock
+    sessions: UnitsOfWork
+    events: EventRecorder
+    tokens: TokenCodec
+    passwords: Passwords
+    policy: AccountPolicy
+    clock: Callable[[], datetime] = utcnow
 
     # -- self-service -------------------------------------------------------------------
 

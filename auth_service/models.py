@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.storage.audit import OperatorAuditMixin
 from common.storage.base import Base as CommonBase
-from common.storage.base import UtcDateTimeColumn
+from common.storage.base import Timestamps, UtcDateTimeColumn
 from common.storage.outbox import OutboxMixin
 
 
@@ -56,7 +56,7 @@ class Role(Base):
         return sorted(grant.permission for grant in self.grants)
 
 
-class User(Base):
+class User(Timestamps, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,8 +67,6 @@ class User(Base):
     notify_email: Mapped[bool] = mapped_column(default=True)
     notify_sms: Mapped[bool] = mapped_column(default=True)  # opt-out: SMS goes to users with a phone
     is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin", order_by=Role.id)
 

@@ -223,19 +223,10 @@ class GrpcGatewayService(PermissionCacheEvictions):
     # -- what feeds and ends the watches -------------------------------------------------
 
     @handles("reservations", "reservation_confirmed", broadcast=True)
-    def on_reservation_confirmed(self, event):
-        self._feed_watches(event)
-
     @handles("reservations", "reservation_cancelled", broadcast=True)
-    def on_reservation_cancelled(self, event):
-        self._feed_watches(event)
-
     @handles("reservations", "reservation_expired", broadcast=True)
-    def on_reservation_expired(self, event):
-        self._feed_watches(event)
-
     @handles("reservations", "reservation_rescheduled", broadcast=True)
-    def on_reservation_rescheduled(self, event):
+    def on_reservation_event(self, event):
         self._feed_watches(event)
 
     @configured_timer("GRPC_WATCH", "recheck_seconds", default=DEFAULT_RECHECK_SECONDS)

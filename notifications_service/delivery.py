@@ -14,11 +14,14 @@ again on its own. It ends `unknown` and is parked for an operator, who may repla
 (docs/reliability.md, "A provider that answers too late").
 """
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from common.clock import utcnow
 from common.contracts.notifications import FAILED, QUEUED, RETRYING, SENT, UNKNOWN
+from common.storage.engines import UnitsOfWork
+from common.storage.outbox import EventRecorder
 from notifications_service.providers import (
     EmailMessage,
     ProviderOutcomeUnknown,
@@ -94,17 +97,26 @@ class _Claim:
         return SmsMessage(to=self.recipient, body=self.body)
 
 
+def _ignore_status(channel, status):
+    """The default `on_status`: nothing counts the attempts."""
+
+
+@dataclass
 class Deliveries:
-    def __init__(self, sessions, events, providers, policy: RetryPolicy, lease_seconds, clock=utcnow,
-                 on_status=None):
-        self.sessions = sessions
-        # on_status(channel, status) hears every attempt's result: sent, retrying or failed (metrics).
-        self.on_status = on_status or (lambda channel, status: None)
-        self.events = events
-        self.providers = providers
-        self.policy = policy
-        self.lease = timedelta(seconds=lease_seconds)
-        self.clock = clock
+    """Sends each notification once through `providers` (`for_channel(channel).send(message)`)."""
+
+    sessions: UnitsOfWork
+    events: EventRecorder
+    providers: object
+    policy: RetryPolicy
+    lease_seconds: float
+    clock: Callable[[], datetime] = utcnow
+    # Hears every attempt's result (channel, status): sent, retrying or failed (the metrics).
+    on_status: Callable[[str, str], None] = _ignore_status
+
+    @property
+    def lease(self):
+        return timedelta(seconds=self.lease_seconds)
 
     def deliver(self, notification_id):
         """Try to send a notification once; the Outcome says what becomes of its message."""

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from common.storage.audit import OperatorAuditMixin
 from common.storage.base import Base as CommonBase
-from common.storage.base import UtcDateTimeColumn
+from common.storage.base import Timestamps, UtcDateTimeColumn
 from common.storage.outbox import OutboxMixin, ProcessedEventMixin
 
 
@@ -32,7 +32,7 @@ class Contact(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
-class Notification(Base):
+class Notification(Timestamps, Base):
     """One message to one recipient on one channel, rendered when its event arrived. A
     partner booking's guest has no user (user_id null); reservation_id is the reservation
     the message is about (null for a welcome)."""
@@ -57,8 +57,6 @@ class Notification(Base):
     # Set while a worker is talking to the provider; another delivery of the same
     # notification waits until it is cleared or has run out.
     sending_until: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

@@ -1,9 +1,7 @@
 """The `notifications` service: turns auth, reservations and payments events into emails
 and SMS, delivers them through RabbitMQ work/retry/dead-letter queues, and lets operators
 see and replay what failed.
-
-Operators call these from `nameko shell --config config.yaml` as `n.rpc.notifications.<method>`.
-`actor` is who asks: None from the console (full trust), the gateway passes the caller."""
+Operators call them from the console (common.runtime.service says how)."""
 import logging
 
 import nameko
@@ -17,15 +15,12 @@ from common.contracts.notifications import (
     NotificationSchema,
     ReplaySchema,
 )
-from common.errors import EXPECTED_ERRORS
 from common.runtime import (  # modules: `nameko run <module>` would run their classes as services
-    audit,
     inbox,
     service,
 )
 from common.runtime.inbox import PolicyConsumer, consumes, handles
 from common.runtime.metrics import count_notification
-from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import rpc
 from common.schemas import LimitSchema, query_or_empty
 from notifications_service.delivery import DEAD, DEFER, RETRY, Deliveries, RetryPolicy
@@ -98,11 +93,22 @@ class ChannelDeliveries(PolicyConsumer):
 deliveries = ChannelDeliveries.decorator
 
 
-class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperations):
+def notifying(source_service, event_type):
+    """A handler of `event_type` that sends what the template of that name says. Bound under
+    its own name (`on_<event_type>`), so its queue is the one a method of that name would have."""
+
+    @handles(source_service, event_type)
+    def handler(self, event):
+        self._notify(event_type, event)
+
+    handler.__name__ = handler.__qualname__ = f"on_{event_type}"
+    return handler
+
+
+class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperations,
+                           audit_table=OperatorCall, outbox_table=OutboxMessage):
     name = "notifications"
 
-    operator_audit = audit.OperatorAudit(OperatorCall)
-    events = Outbox(OutboxMessage)
     components = NotificationComponents()
 
     # -- events in ----------------------------------------------------------------------
@@ -118,29 +124,13 @@ class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperatio
     def on_user_profile_changed(self, event):
         self._enqueue(self._notifier().contact_changed(event))
 
-    @handles("reservations", "reservation_confirmed")
-    def on_reservation_confirmed(self, event):
-        self._notify("reservation_confirmed", event)
-
-    @handles("reservations", "reservation_cancelled")
-    def on_reservation_cancelled(self, event):
-        self._notify("reservation_cancelled", event)
-
-    @handles("reservations", "reservation_expired")
-    def on_reservation_expired(self, event):
-        self._notify("reservation_expired", event)
-
-    @handles("reservations", "reservation_rescheduled")
-    def on_reservation_rescheduled(self, event):
-        self._notify("reservation_rescheduled", event)
-
-    @handles("payments", "payment_failed")
-    def on_payment_failed(self, event):
-        self._notify("payment_failed", event)
-
-    @handles("payments", "payment_refunded")
-    def on_payment_refunded(self, event):
-        self._notify("payment_refunded", event)
+    # The guest's messages about their booking and its money: the template is the event's name.
+    on_reservation_confirmed = notifying("reservations", "reservation_confirmed")
+    on_reservation_cancelled = notifying("reservations", "reservation_cancelled")
+    on_reservation_expired = notifying("reservations", "reservation_expired")
+    on_reservation_rescheduled = notifying("reservations", "reservation_rescheduled")
+    on_payment_failed = notifying("payments", "payment_failed")
+    on_payment_refunded = notifying("payments", "payment_refunded")
 
     # -- delivery -----------------------------------------------------------------------
 
@@ -163,7 +153,7 @@ class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperatio
 
     # -- operators and the gateway ------------------------------------------------------
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_notifications(self, query=None, actor=None):
         """The delivery log, newest first, filterable by status, channel, user and
         reservation; a caller without notifications:read_any sees only their own (never a
@@ -174,21 +164,21 @@ class NotificationsService(service.BookifyService, inbox.EventDeadLetterOperatio
         page = DeliveryLog(self.db).search(load_actor(actor), filters)
         return {"items": [notifications_out.dump(n) for n in page.items], "total": page.total}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_failed(self, limit=50):
         """Notifications that gave up (most recent first), with the last error.
         Example: n.rpc.notifications.list_failed(20)"""
         fields = LimitSchema().load_or_raise({"limit": limit})
         return [notifications_out.dump(n) for n in DeliveryLog(self.db).failed(fields["limit"])]
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_dead_letters(self, limit=50):
         """Peek at the dead-letter queue without taking anything out of it: id and reason.
         Example: n.rpc.notifications.list_dead_letters()"""
         fields = LimitSchema().load_or_raise({"limit": limit})
         return [dead_letters_out.dump(d) for d in self.components.queues.dead_letters(fields["limit"])]
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def replay_dead_letters(self, notification_ids=None):
         """Send dead letters again (all, or the given notification ids): each goes back to its
         channel's work queue with status queued, its attempts kept. One whose outcome is

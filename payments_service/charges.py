@@ -1,14 +1,17 @@
 """Payment use-cases: charge a card, refund, reconcile with Stripe and apply its webhooks.
 Each database step is one transaction; none stays open while Stripe is being asked."""
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
 from common.clock import utcnow
 from common.errors import Conflict, NotFound, PaymentDeclined, ServiceUnavailable, ValidationError
 from common.permissions import may_see
+from common.storage.engines import UnitsOfWork
+from common.storage.outbox import EventRecorder
 from payments_service.models import Payment, Refund, StripeCustomer, StripeEvent
 from payments_service.repository import (
     PaymentRepository,
@@ -16,7 +19,13 @@ from payments_service.repository import (
     StripeCustomerRepository,
     StripeEventRepository,
 )
-from payments_service.stripe_gateway import Intent, InvalidWebhook, StripeDeclined, StripeUnavailable
+from payments_service.stripe_gateway import (
+    Intent,
+    InvalidWebhook,
+    StripeDeclined,
+    StripeGateway,
+    StripeUnavailable,
+)
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
@@ -39,16 +48,20 @@ class _Card:
     saved: bool
 
 
+@dataclass
 class Charges:
     """`stripe` is a StripeGateway; `call_lease_seconds` is how long a Stripe call may be in
     flight before another worker may assume it died (the SDK timeout plus a margin)."""
 
-    def __init__(self, sessions, events, stripe, call_lease_seconds=15.0, clock=utcnow):
-        self.sessions = sessions
-        self.events = events
-        self.stripe = stripe
-        self.call_lease = timedelta(seconds=call_lease_seconds)
-        self.clock = clock
+    sessions: UnitsOfWork
+    events: EventRecorder
+    stripe: StripeGateway
+    call_lease_seconds: float = 15.0
+    clock: Callable[[], datetime] = utcnow
+
+    @property
+    def call_lease(self):
+        return timedelta(seconds=self.call_lease_seconds)
 
     # -- charging -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.storage.audit import OperatorAuditMixin
 from common.storage.base import Base as CommonBase
-from common.storage.base import UtcDateTimeColumn
+from common.storage.base import Timestamps, UtcDateTimeColumn
 from common.storage.outbox import OutboxMixin
 
 
@@ -16,7 +16,7 @@ class Base(CommonBase):
     metadata = sa.MetaData()
 
 
-class Refund(Base):
+class Refund(Timestamps, Base):
     """One refund of a payment; `sequence` numbers them per payment and keys Stripe's idempotency."""
 
     __tablename__ = "refunds"
@@ -36,11 +36,9 @@ class Refund(Base):
     stripe_refund_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     # Set while a worker is asking Stripe; a later attempt waits until it is cleared or stale.
     stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
-class Payment(Base):
+class Payment(Timestamps, Base):
     """A card payment for a reservation, written before Stripe is asked so none is ever lost."""
 
     __tablename__ = "payments"
@@ -61,14 +59,12 @@ class Payment(Base):
     stripe_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     # Set while a worker is asking Stripe; a later attempt waits until it is cleared or stale.
     stripe_call_started_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
     refunds: Mapped[list[Refund]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by=Refund.sequence)
 
 
-class StripeCustomer(Base):
+class StripeCustomer(Timestamps, Base):
     """The Stripe Customer of one user, and the card that last paid: a later charge with no
     payment method (a dearer reschedule) is made off-session with that card."""
 
@@ -79,8 +75,6 @@ class StripeCustomer(Base):
     # The PaymentMethod attached to the customer (its own id: attaching a test alias such
     # as pm_card_visa makes a new PaymentMethod); None until a charge with it succeeded.
     payment_method: Mapped[str | None] = mapped_column(sa.String(255))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class StripeEvent(Base):

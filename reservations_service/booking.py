@@ -14,8 +14,9 @@ order, and money charged or refunded only ever grows.
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -31,6 +32,8 @@ from common.errors import (
     ValidationError,
 )
 from common.permissions import may_see, owner_filter
+from common.storage.engines import UnitsOfWork
+from common.storage.outbox import EventRecorder
 from reservations_service.lifecycle import Status, transition
 from reservations_service.models import Place, Reservation
 from reservations_service.refunds import RefundPolicy
@@ -61,20 +64,20 @@ class BookingPolicy:
     refunds: RefundPolicy = field(default_factory=lambda: RefundPolicy(24, 50))
 
 
+@dataclass
 class Booking:
     """`actor` is {"user_id", "permissions"} from the gateway, or None for operators and
-    partners acting with full trust."""
+    partners acting with full trust. `payments` answers payments' charge, refund and
+    payments_for_reservation (the payments service's RPC)."""
 
-    def __init__(self, sessions, events, payments, policy: BookingPolicy, clock=utcnow,
-                 on_sweep_failure=_ignore_failure):
-        self.sessions = sessions
-        self.events = events
-        self.payments = payments
-        self.policy = policy
-        self.clock = clock
-        # Called with the task's name ("expire_stale_holds", "pay_refunds_due") for each row
-        # the sweep could not handle (the service counts them in its metrics).
-        self.on_sweep_failure = on_sweep_failure
+    sessions: UnitsOfWork
+    events: EventRecorder
+    payments: object
+    policy: BookingPolicy
+    clock: Callable[[], datetime] = utcnow
+    # Called with the task's name ("expire_stale_holds", "pay_refunds_due") for each row
+    # the sweep could not handle (the service counts them in its metrics).
+    on_sweep_failure: Callable[[str], None] = _ignore_failure
 
     # -- book ---------------------------------------------------------------------------
 

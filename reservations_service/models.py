@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from common.storage.audit import OperatorAuditMixin
 from common.storage.base import Base as CommonBase
-from common.storage.base import UtcDateTimeColumn
+from common.storage.base import Timestamps, UtcDateTimeColumn
 from common.storage.outbox import OutboxMixin, ProcessedEventMixin
 
 
@@ -16,7 +16,7 @@ class Base(CommonBase):
     metadata = sa.MetaData()
 
 
-class Place(Base):
+class Place(Timestamps, Base):
     __tablename__ = "places"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,13 +34,11 @@ class Place(Base):
     min_minutes: Mapped[int | None] = mapped_column()
     max_minutes: Mapped[int | None] = mapped_column()
     buffer_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
     # Places are retired, not erased: past reservations keep pointing at them.
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTimeColumn)
 
 
-class Reservation(Base):
+class Reservation(Timestamps, Base):
     __tablename__ = "reservations"
     __table_args__ = (
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_reservations_idempotency"),
@@ -99,8 +97,6 @@ class Reservation(Base):
     guest_name: Mapped[str | None] = mapped_column(sa.String(100))
     guest_email: Mapped[str | None] = mapped_column(sa.String(254))
     guest_phone: Mapped[str | None] = mapped_column(sa.String(32))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

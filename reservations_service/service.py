@@ -1,7 +1,5 @@
 """The `reservations` service: thin entrypoints over places and booking.
-
-Operators call these from `nameko shell --config config.yaml` as `n.rpc.reservations.<method>`.
-`actor` is who acts: None from the console (full trust), the gateway passes the caller."""
+Operators call them from the console (common.runtime.service says how)."""
 import kombu
 import nameko
 from nameko.extensions import DependencyProvider
@@ -24,16 +22,13 @@ from common.contracts.reservations import (
     ReservationSchema,
 )
 from common.contracts.reservations import idempotency_key as checked_idempotency_key
-from common.errors import EXPECTED_ERRORS
 from common.runtime import (  # modules: `nameko run <module>` would run their classes as services
-    audit,
     inbox,
     service,
 )
 from common.runtime.dead_letters import DeadLetterQueue
 from common.runtime.inbox import UnprocessableEvent, consumes, handles
 from common.runtime.metrics import count_sweep_failure
-from common.runtime.outbox_relay import Outbox
 from common.runtime.rpc import TimedServiceRpc, rpc
 from common.runtime.timers import configured_timer
 from common.schemas import LimitSchema, argument, query_or_empty
@@ -91,36 +86,35 @@ def _page(page, schema):
     return {"items": [schema.dump(item) for item in page.items], "total": page.total}
 
 
-class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperations):
+class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperations,
+                          audit_table=OperatorCall, outbox_table=OutboxMessage):
     name = "reservations"
 
-    operator_audit = audit.OperatorAudit(OperatorCall)
-    events = Outbox(OutboxMessage)
     payments = TimedServiceRpc("payments")
     policy = BookingSettings()
     partner_dead_letters = PartnerDeadLetters()
 
     # -- places -------------------------------------------------------------------------
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def create_place(self, payload):
         """Example: n.rpc.reservations.create_place({"name": "Room A", "unit": "hour",
                  "unit_price": 2500, "currency": "usd", "timezone": "Europe/Paris"})"""
         return _place(Places(self.db).create(PlaceCreateSchema().load_or_raise(payload)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_place(self, place_id):
         """Example: n.rpc.reservations.get_place(1)"""
         return _place(Places(self.db).get(argument(PlaceRefSchema, place_id=place_id)))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_places(self, query=None):
         """Example: n.rpc.reservations.list_places({"limit": 20, "offset": 0})"""
         page = PlaceQuerySchema().load_or_raise(query_or_empty(query))
         found = Places(self.db).listing(page["limit"], page["offset"])
         return {"items": [_place(place) for place in found.items], "total": found.total}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def update_place(self, place_id, payload):
         """Change a place; new prices apply to new bookings only.
         Example: n.rpc.reservations.update_place(1, {"unit_price": 3000})"""
@@ -128,13 +122,13 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         changes = PlaceUpdateSchema().load_or_raise(payload)
         return _place(Places(self.db).update(place_id, changes))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def delete_place(self, place_id):
         """Retire a place; Conflict while it has upcoming reservations.
         Example: n.rpc.reservations.delete_place(1)"""
         Places(self.db).delete(argument(PlaceRefSchema, place_id=place_id))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def availability(self, place_id, query):
         """Booked and free intervals of a place, and what is left of each grid slot.
         Example: n.rpc.reservations.availability(1, {"from": "2027-01-01T00:00:00Z",
@@ -150,7 +144,7 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
 
     # -- reservations -------------------------------------------------------------------
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def create_reservation(self, actor, payload, idempotency_key=None):
         """Hold the slot, charge, confirm. SlotUnavailable if taken, PaymentDeclined if refused.
         A booking is always someone's: `actor` names the user it is for and who pays (an operator
@@ -163,13 +157,13 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         key = checked_idempotency_key(idempotency_key)
         return reservations_out.dump(self._booking().reserve(actor, fields, key))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_reservation(self, reservation_id, actor=None):
         """Example: n.rpc.reservations.get_reservation(12)"""
         reservation_id = argument(ReservationRefSchema, reservation_id=reservation_id)
         return reservations_out.dump(self._booking().get(load_actor(actor), reservation_id))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_reservations(self, query=None, actor=None):
         """Search reservations by user, place, status and time.
         Example: n.rpc.reservations.list_reservations({"place_id": 1, "status": "confirmed",
@@ -177,7 +171,7 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         filters = ReservationQuerySchema().load_or_raise(query_or_empty(query))
         return _page(self._booking().search(load_actor(actor), filters), reservations_out)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def reschedule_reservation(self, reservation_id, payload, actor=None):
         """Move a confirmed reservation; the price difference is charged or refunded.
         Example: n.rpc.reservations.reschedule_reservation(12, {"start": "2027-01-02T10:00:00Z",
@@ -186,7 +180,7 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         fields = RescheduleSchema().load_or_raise(payload)
         return reservations_out.dump(self._booking().reschedule(load_actor(actor), reservation_id, fields))
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def cancel_reservation(self, reservation_id, reason=None, actor=None):
         """Cancel with the refund the policy allows of what was kept; a partner booking refunds
         nothing and its partner is told (partner_reservation_cancelled).
@@ -222,14 +216,14 @@ class ReservationsService(service.BookifyService, inbox.EventDeadLetterOperation
         if refusal := desk.handle(delivery.routing_key, delivery.payload):
             raise UnprocessableEvent(refusal.reason)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_partner_dead_letters(self, limit=50):
         """Partner messages that could not be handled, with the reason, oldest first.
         Example: n.rpc.reservations.list_partner_dead_letters(10)"""
         fields = LimitSchema().load_or_raise({"limit": limit})
         return self.partner_dead_letters.peek(fields["limit"])
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def replay_partner_dead_letters(self, limit=1000):
         """Send dead-lettered partner messages back to partners.events (after a fix).
         Example: n.rpc.reservations.replay_partner_dead_letters()"""

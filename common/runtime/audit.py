@@ -8,7 +8,6 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 
 from common.clock import utcnow
-from common.errors import EXPECTED_ERRORS
 from common.runtime.database import Database
 from common.runtime.rpc import rpc
 from common.schemas import query_or_empty
@@ -96,7 +95,7 @@ class OperatorAudit(DependencyProvider):
 class AuditedService:
     """Adds `audit_log` to a service that declares `operator_audit = OperatorAudit(<its model>)`."""
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def audit_log(self, query=None):
         """Operator calls to this service, newest first; filter by operator, method, since, until.
         Example: n.rpc.reservations.audit_log({"operator": "alice", "limit": 10})"""

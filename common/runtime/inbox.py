@@ -30,7 +30,7 @@ from nameko.events import BROADCAST, SERVICE_POOL
 from nameko.messaging import Consumer as NamekoConsumer
 
 from common.contracts.events import schema_of
-from common.errors import EXPECTED_ERRORS, ServiceTimeout, ServiceUnavailable, ValidationError
+from common.errors import ServiceTimeout, ServiceUnavailable, ValidationError
 from common.runtime.consumers import EventHandler, TolerantConsumer
 from common.runtime.dead_letters import ORIGINAL_EXCHANGE, ORIGINAL_ROUTING_KEY, DeadLetterQueue
 from common.runtime.metrics import count_parked
@@ -248,7 +248,7 @@ class PolicyConsumer(_Policy, NamekoConsumer):
 class EventDeadLetterOperations:
     """Adds the operator calls on `<service>.event_dead_letter` to a service that consumes events."""
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_event_dead_letters(self, limit=50):
         """Events this service could not handle (failing their producer's schema, or failing
         every retry), with the reason, oldest first, left in the queue.
@@ -256,7 +256,7 @@ class EventDeadLetterOperations:
         fields = LimitSchema().load_or_raise({"limit": limit})
         return event_dead_letters(self.name).peek(fields["limit"])
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def replay_event_dead_letters(self, limit=1000):
         """Send dead-lettered events back to their exchange (after a fix); returns how many.
         Example: n.rpc.reservations.replay_event_dead_letters()"""

@@ -25,7 +25,8 @@ The pieces:
 * `TimedServiceRpc` / `TimedClient` / `call_with_deadline` - the dependency services
   declare, and the deadline and error mapping around each call.
 * `rpc` - nameko's `@rpc` entrypoint, replying on the request's own channel before
-  acking it, and surviving a reply that cannot be sent.
+  acking it, and surviving a reply that cannot be sent; our typed errors are its
+  expected exceptions unless a method names others.
 
 Wire format, exchange, routing keys, headers and error serialisation are nameko's, so
 either side may be stock nameko (e.g. `nameko shell`, or a service still on
@@ -639,6 +640,12 @@ class Rpc(NamekoRpc):
     for every request (what that cost: docs/performance.md)."""
 
     rpc_consumer = RpcResponder()
+
+    def __init__(self, **kwargs):
+        # Our typed errors (common.errors.ANSWERS) are the caller's mistakes or a designed
+        # refusal: logged without a traceback, and not counted as errors in metrics.
+        kwargs.setdefault("expected_exceptions", errors.EXPECTED_ERRORS)
+        super().__init__(**kwargs)
 
     def handle_message(self, body, message):
         """nameko's, but the worker is spawned at once when the worker pool has room.

@@ -1,9 +1,9 @@
 """The declarative base and column types every service's models share."""
-from datetime import UTC
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UtcDateTimeColumn(sa.TypeDecorator):
@@ -32,3 +32,11 @@ class Base(DeclarativeBase):
     """Declarative base every service's models derive from (each has its own metadata)."""
 
     __abstract__ = True
+
+
+class Timestamps:
+    """When a row was made and last changed; the code that writes it sets both from its clock
+    (the database's clock is not the domain's: tests and sweeps move time)."""
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn, sort_order=100)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTimeColumn, sort_order=100)

@@ -2,12 +2,13 @@
 (transaction) and the unit of work that only reads."""
 import logging
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pymysql
 import sqlalchemy as sa
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from common.errors import ServiceUnavailable
 
@@ -182,6 +183,15 @@ def ensure_database(url):
             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
         )
     server.dispose()
+
+
+class UnitsOfWork(Protocol):
+    """What domain code opens its units of work on: `Sessions`, or in a service the
+    worker's database (common.runtime.database.Store), which hands them on."""
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
+    def read(self) -> AbstractContextManager[Session]: ...
 
 
 class Sessions:

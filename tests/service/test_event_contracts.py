@@ -81,8 +81,7 @@ def test_every_consumer_goes_through_the_one_policy_and_every_event_it_takes_is_
         ("gateway", "forget_session"),
         ("grpc_gateway", "forget_all_permissions"), ("grpc_gateway", "forget_user_permissions"),
         ("grpc_gateway", "forget_session"),
-        ("grpc_gateway", "on_reservation_confirmed"), ("grpc_gateway", "on_reservation_cancelled"),
-        ("grpc_gateway", "on_reservation_expired"), ("grpc_gateway", "on_reservation_rescheduled"),
+        ("grpc_gateway", "on_reservation_event"),
     }
 
 

@@ -15,7 +15,7 @@ from nameko_grpc.client import Client
 from nameko_grpc.errors import GrpcError
 
 from common import config as bookify_config
-from common.errors import EXPECTED_ERRORS, NotFound, Unauthenticated
+from common.errors import NotFound, Unauthenticated
 from common.runtime.rpc import rpc
 from common.storage.outbox import envelope
 from common.tokens import TokenCodec, TokenSettings
@@ -32,7 +32,7 @@ RECHECK_SECONDS = 0.5  # for the test of the periodic re-check; the others leave
 class StandInAuth:
     name = "auth"
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def principal(self, user_id, session_id):
         if session_id not in SESSIONS:
             raise Unauthenticated("Session has ended")
@@ -42,13 +42,13 @@ class StandInAuth:
 class StandInReservations:
     name = "reservations"
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_reservations(self, query=None, actor=None):
         items = [item for item in RESERVATIONS.values()
                  if "reservations:read_any" in actor["permissions"] or item["user_id"] == actor["user_id"]]
         return {"items": items, "total": len(items)}
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_reservation(self, reservation_id, actor=None):
         if reservation_id not in RESERVATIONS:
             raise NotFound("Reservation not found")

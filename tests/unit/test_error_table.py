@@ -34,3 +34,26 @@ def test_a_subclass_answers_as_itself_before_its_base():
 def test_a_designed_503_is_an_expected_outcome_everywhere():
     assert errors.ServiceUnavailable in errors.EXPECTED_ERRORS
     assert errors.ServiceTimeout in errors.EXPECTED_ERRORS
+
+
+def _rpc_entrypoints():
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from auth_service.service import AuthService
+    from common.runtime.rpc import Rpc
+    from notifications_service.service import NotificationsService
+    from payments_service.service import PaymentsService
+    from reservations_service.service import ReservationsService
+
+    for service in (AuthService, PaymentsService, ReservationsService, NotificationsService):
+        for name in dir(service):
+            for entrypoint in getattr(getattr(service, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+                if isinstance(entrypoint, Rpc):
+                    yield f"{service.name}.{name}", entrypoint
+
+
+def test_every_rpc_method_expects_the_table_s_errors_without_naming_them():
+    entrypoints = dict(_rpc_entrypoints())
+    assert len(entrypoints) > 40  # every service's methods, the shared ones too
+    assert {name for name, entrypoint in entrypoints.items()
+            if entrypoint.expected_exceptions != errors.EXPECTED_ERRORS} == set()

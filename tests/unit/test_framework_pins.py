@@ -91,7 +91,7 @@ OVERRIDES = {
     "StartupSafeReplyListener": {"setup", "check_for_lost_replies", "handle_message", "stop", "kill"},
     "TimedServiceRpc": {"setup", "get_dependency"},
     "RpcResponder": {"sharing_key", "setup", "handle_result"},
-    "Rpc": {"handle_message", "setup", "check_signature"},
+    "Rpc": {"__init__", "handle_message", "setup", "check_signature"},
     "WakingSendStream": {"__init__", "populate", "close"},
     "WakingServerConnection": {"__init__", "run_forever", "stop", "request_received"},
     "_WakingConnectionPool": {"run"},
