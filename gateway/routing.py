@@ -16,8 +16,10 @@ ROUTES = []  # every declared RouteSpec, in declaration order: the OpenAPI sourc
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RouteSpec:
+    """One endpoint as `route` declared it: what serves it, and what its OpenAPI entry says."""
+
     method: str
     path: str
     name: str
@@ -52,8 +54,9 @@ def route(method, path, *, tag, status=200, body=None, query=None, response=None
     def decorate(handler):
         permission = getattr(handler, "required_permission", None)
         summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
-        ROUTES.append(RouteSpec(method, path, handler.__name__, summary, tag, status, body, query,
-                                response, permission, public, tuple(errors)))
+        ROUTES.append(RouteSpec(method=method, path=path, name=handler.__name__, summary=summary, tag=tag,
+                                status=status, body=body, query=query, response=response,
+                                permission=permission, public=public, errors=tuple(errors)))
 
         def entry(self, request, **path_values):
             refuse_cross_site(request)  # before anything reads the body or acts on the cookie

@@ -58,8 +58,8 @@ class PaymentsService(service.BookifyService, audit_table=OperatorCall, outbox_t
     def get_payment(self, payment_id, actor=None):
         """A payment with its refunds; another user's is NotFound unless payments:read_any.
         Example: n.rpc.payments.get_payment(42)"""
-        payment_id = argument(PaymentRefSchema, payment_id=payment_id)
-        return payments_out.dump(self._charges().get(payment_id, load_actor(actor)))
+        payment = self._charges().get(argument(PaymentRefSchema, payment_id=payment_id), load_actor(actor))
+        return payments_out.dump(payment)
 
     @rpc
     def payments_for_reservation(self, reservation_id):

@@ -64,6 +64,8 @@ class Intent:
 
 @dataclass(frozen=True)
 class StripeRefundResult:
+    """What Stripe says of a refund it took: its id, amount and status ("succeeded", "pending"...)."""
+
     id: str
     amount: int
     status: str
@@ -71,6 +73,8 @@ class StripeRefundResult:
 
 @dataclass(frozen=True)
 class WebhookEvent:
+    """A webhook whose signature checked out: the event's id, type and the object it is about."""
+
     id: str
     type: str
     object: dict

@@ -40,15 +40,19 @@ class OpeningHours:
         return {"weekday": self.weekday, "open": _clock(self.open), "close": _clock(self.close)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Slot:
+    """One window of the place's grid, and how many more it takes (capacity less what is booked)."""
+
     start: datetime
     end: datetime
     remaining: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Availability:
+    """What a place has over a span, in its own zone's terms."""
+
     timezone: str
     capacity: int
     booked: list  # [Window]: nothing left (bookings and their buffers)
