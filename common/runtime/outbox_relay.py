@@ -12,6 +12,7 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 
 from common.clock import utcnow
+from common.errors import ServiceUnavailable
 from common.runtime.database import Database
 from common.storage.outbox import HEADERS_KEY, EventRecorder
 
@@ -161,5 +162,7 @@ class Outbox(DependencyProvider):
             while self.relay.relay_pending(known_pending) == self.relay.batch_size:
                 known_pending = True  # a full batch: more may wait
                 eventlet.sleep(0)
+        except (ServiceUnavailable, sa.exc.DBAPIError) as error:  # the rows could not be read or marked
+            log.warning("outbox: database unavailable (%s); events wait for the next attempt", error)
         except Exception as error:
             log.warning("outbox: broker unavailable (%s); events wait for the next attempt", error)
