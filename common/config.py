@@ -3,6 +3,8 @@
 Running services get their config from `nameko run --config`; scripts and tests
 load the same file through `load()` so every process sees identical values.
 """
+import functools
+import importlib.util
 import os
 from pathlib import Path
 
@@ -13,10 +15,23 @@ SERVICE_PLACEHOLDER = "<service>"
 
 def load(path=None):
     """Read config.yaml (or `path`), resolving ${VAR:default} from the environment."""
-    from nameko.cli.utils.config import load_config
-
     with open(path or os.environ.get("BOOKIFY_CONFIG", DEFAULT_CONFIG_FILE)) as config_file:
-        return load_config(config_file)
+        return _nameko_config_loader().load_config(config_file)
+
+
+@functools.cache
+def _nameko_config_loader():
+    """nameko's own loader (nameko/cli/utils/config.py), so `${VAR:default}` means exactly what
+    it means to `nameko run --config`; but read as a module of its own: importing it by name
+    first runs the `nameko.cli` package, which loads eventlet and the whole framework, half a
+    second of CPU that every liveness probe paid (tests/unit/test_framework_pins.py pins it)."""
+    import nameko
+
+    path = Path(nameko.__file__).parent / "cli" / "utils" / "config.py"
+    spec = importlib.util.spec_from_file_location("bookify_nameko_config_loader", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def current():

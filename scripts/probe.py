@@ -15,6 +15,7 @@ import signal
 import sys
 
 from common import config as bookify_config
+from common.liveness import MISSED_BEATS, age_seconds, heartbeat_path, settings
 
 
 def _give_up(signum, frame):
@@ -44,8 +45,6 @@ class Stale(Exception):
 
 def liveness(service, max_age=None):
     """'beat Ns ago' when this instance's heartbeat is fresh, else Stale."""
-    from common.runtime.heartbeat import MISSED_BEATS, age_seconds, heartbeat_path, settings
-
     directory, interval = settings(bookify_config.load())
     path = heartbeat_path(directory, service)
     limit = max_age if max_age is not None else MISSED_BEATS * interval

@@ -8,26 +8,14 @@ The file is named by service and instance (`HOSTNAME`, else the host name), so r
 share a directory never answer for each other.
 """
 import logging
-import os
-import re
-import socket
-import tempfile
-import time
-from pathlib import Path
 
 import eventlet
 import nameko
 from nameko.extensions import DependencyProvider
 
-from common.config import section
+from common.liveness import heartbeat_path, settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_INTERVAL_SECONDS = 5.0
-# Stale after this many missed beats: one slow beat under load is not a hung process.
-MISSED_BEATS = 4
-UNSAFE_IN_A_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
 
 class HeartbeatUnwritable(SystemExit):
     """The heartbeat file cannot be written: the probe would restart the pod forever, so the
@@ -36,32 +24,6 @@ class HeartbeatUnwritable(SystemExit):
     def __init__(self, path, error):
         super().__init__(f"cannot write the heartbeat file {path} ({error.strerror or error}): "
                          f"set HEARTBEAT_DIR to a writable directory (docs/deployment.md)")
-
-
-def instance_name():
-    """This process's identity among the replicas: HOSTNAME (the pod or container name)."""
-    return os.environ.get("HOSTNAME") or socket.gethostname()
-
-
-def settings(config):
-    """(directory, interval in seconds) from the LIVENESS block of config.yaml."""
-    block = section(config, "LIVENESS")
-    directory = Path(block.get("heartbeat_dir") or tempfile.gettempdir())
-    return directory, float(block.get("heartbeat_interval_seconds") or DEFAULT_INTERVAL_SECONDS)
-
-
-def heartbeat_path(directory, service_name, instance=None):
-    instance = UNSAFE_IN_A_NAME.sub("_", instance or instance_name())
-    return Path(directory) / f"bookify-{service_name}-{instance}.heartbeat"
-
-
-def age_seconds(path, now=None):
-    """Seconds since the last beat, or None when there is no heartbeat file."""
-    try:
-        beat = path.stat().st_mtime
-    except FileNotFoundError:
-        return None
-    return (time.time() if now is None else now) - beat
 
 
 class Heartbeat(DependencyProvider):

@@ -141,3 +141,19 @@ def test_the_worker_pool_rpc_reads_to_refuse_work_it_cannot_start():
 
     container = ServiceContainer(Probe)
     assert container._worker_pool.free() == container.max_workers
+
+
+def test_nameko_s_config_loader_still_loads_on_its_own_and_reads_as_nameko_run_does(tmp_path, monkeypatch):
+    # common/config.py runs nameko/cli/utils/config.py as a module of its own (importing it by
+    # name loads the whole framework): it must still stand alone and mean what nameko means.
+    from nameko.cli.utils.config import load_config
+
+    from common import config
+
+    monkeypatch.setenv("PIN_HOST", "db.internal")
+    text = "A: ${PIN_HOST}\nB: ${PIN_MISSING:fallback}\nC: ${PIN_PORT:5672}\nD: amqp://${PIN_HOST:x}:1/\n"
+    (tmp_path / "c.yaml").write_text(text)
+    with open(tmp_path / "c.yaml") as stock:
+        expected = load_config(stock)
+    assert config.load(tmp_path / "c.yaml") == expected == {"A": "db.internal", "B": "fallback", "C": 5672,
+                                                             "D": "amqp://db.internal:1/"}
