@@ -1,8 +1,10 @@
 """nameko's @http, made to speak our API: JSON error bodies for every failure (including
 unknown routes), a request-body size limit, JSON responses from plain values, and for every
-request a correlation id (X-Request-ID, echoed back), an access log line and metrics.
-Every response, errors and unknown routes included, carries the security headers, and a
-JSON body may nest only so deep (docs/security.md)."""
+request a correlation id (X-Request-ID, echoed back), the client's address (through
+TRUSTED_PROXY_HOPS proxies), an access log line and metrics. Every response, errors and
+unknown routes included, carries the security headers, and a JSON body may nest only so deep
+(docs/security.md)."""
+import ipaddress
 import json
 import logging
 import re
@@ -12,6 +14,7 @@ import nameko
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request, Response
 
 from common.errors import EXPECTED_ERRORS, ValidationError
@@ -64,9 +67,33 @@ class JsonWsgiApp(WsgiApp):
         return response(environ, start_response)
 
 
+class ClientAddress(ProxyFix):
+    """werkzeug's ProxyFix for X-Forwarded-For alone: REMOTE_ADDR becomes the address the
+    outermost of `hops` trusted proxies saw, the `hops`-th entry from the right (each proxy
+    appends its peer, so what a client writes itself lies further left). Fewer entries than
+    hops leave the peer's address (werkzeug's rule), and so does an entry that is no IP
+    address, so a misconfigured chain never hands the per-address limits a made-up key.
+    X-Forwarded-Proto, -Host, -Port and -Prefix stay unread (docs/security.md)."""
+
+    def __init__(self, app, hops):
+        super().__init__(self._keep_the_peer_unless_an_address, x_for=hops, x_proto=0)
+        self.wrapped = app
+
+    def _keep_the_peer_unless_an_address(self, environ, start_response):
+        try:
+            ipaddress.ip_address(environ.get("REMOTE_ADDR") or "")
+        except ValueError:
+            environ["REMOTE_ADDR"] = environ["werkzeug.proxy_fix.orig"]["REMOTE_ADDR"]
+        return self.wrapped(environ, start_response)
+
+
 class JsonWebServer(WebServer):
     def get_wsgi_app(self):
-        return JsonWsgiApp(self)
+        # The one place the client's address is decided: request.remote_addr is it from here on
+        # (auth's per-address limits, the access line).
+        app = JsonWsgiApp(self)
+        hops = trusted_proxy_hops(nameko.config.get("GATEWAY") or {})
+        return ClientAddress(app, hops) if hops else app
 
     def get_wsgi_server(self, sock, wsgi_app, **kwargs):
         server = super().get_wsgi_server(sock, wsgi_app, **kwargs)
@@ -141,6 +168,17 @@ def security_headers(gateway_config):
     return headers
 
 
+def trusted_proxy_hops(gateway_config):
+    """How many proxies in front of the gateway append to X-Forwarded-For: 0 (the default)
+    trusts no such header, the client is the socket's peer. A setting that is no count stops
+    the gateway at start, rather than trust more or fewer addresses than meant."""
+    setting = gateway_config.get("trusted_proxy_hops") or 0
+    if isinstance(setting, bool) or not str(setting).strip().isdecimal():
+        raise SystemExit(f"TRUSTED_PROXY_HOPS: {setting!r} is not a number of proxies (0, 1, 2, …; "
+                         f"docs/security.md)")
+    return int(setting)
+
+
 def nests_deeper_than(raw, limit):
     """Whether the JSON text `raw` nests arrays and objects more than `limit` levels deep
     (brackets inside strings do not count). Linear in its size; it need not be valid JSON."""
@@ -186,9 +224,11 @@ def _observe(request, route, status, seconds):
     duration_ms = round(seconds * 1000, 1)
     # The one line per request (docs/observability.md): the message alone tells a person what
     # happened and how long it took; the fields are for log stores.
-    access_log.log(level, "%s %s %s %.1f ms", request.method, request.path, status, duration_ms, extra={
-        "correlation_id": request.correlation_id, "method": request.method, "path": request.path,
-        "route": route, "status": status, "duration_ms": duration_ms})
+    access_log.log(level, "%s %s %s %s %.1f ms", request.remote_addr, request.method, request.path, status,
+                   duration_ms, extra={
+                       "correlation_id": request.correlation_id, "client_address": request.remote_addr,
+                       "method": request.method, "path": request.path, "route": route, "status": status,
+                       "duration_ms": duration_ms})
 
 
 def json_response(payload, status=200, headers=None):

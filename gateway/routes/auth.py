@@ -1,6 +1,7 @@
 """/v1/auth: register, login (bearer tokens and the Authentication cookie), refresh, logout.
-Login and registration pass the connection's address to auth, which throttles per address
-(behind a reverse proxy that is the proxy's address: see docs/security.md, Throttling)."""
+Login and registration pass the client's address to auth, which throttles per address: the
+connection's peer, or behind TRUSTED_PROXY_HOPS proxies what they forwarded (common/runtime/http.py,
+docs/security.md, Throttling)."""
 from common.contracts.auth import LoginSchema, RefreshSchema, RegisterSchema, TokenPairSchema, UserSchema
 from common.runtime.http import json_response
 from common.runtime.rpc import TimedClient
