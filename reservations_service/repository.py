@@ -47,11 +47,13 @@ class ReservationRepository(SqlRepository[Reservation]):
         return found.first() is not None
 
     def occupied_windows(self, place_id, start, end, now, exclude_id=None):
-        """(start, end, quantity) of every window taken within [start, end), sorted: held and
-        confirmed reservations, and the new window of a reschedule still in flight (for the
-        reservation's quantity). Plain rows, not
-        Reservation objects: availability reads many, and building objects was most of its
-        cost. The two sides are one UNION ALL, each with an index it can range over."""
+        """(start, end, quantity, reservation id) of every window taken within [start, end),
+        sorted: held and confirmed reservations, and the new window of a reschedule still in
+        flight (for the reservation's quantity; the id lets capacity count a reservation once
+        where its two windows overlap, schedule.Occupancy). Plain rows, not Reservation
+        objects: availability reads many, and building objects was most of its cost. The two
+        sides are one UNION ALL, each with an index it can range over (the id rides in every
+        index, so the held side still answers from its index alone)."""
         values = {"place_id": place_id, "start": start, "end": end, "now": now}
         if exclude_id is not None:
             values["exclude_id"] = exclude_id
@@ -112,10 +114,12 @@ _CONFIRMED_BY = sa.select(_reservations.c.id).where(
 def _occupied_query(excluding):
     """The query of `occupied_windows`, with or without a reservation left out."""
     place_id, start, end, now = (sa.bindparam(name) for name in ("place_id", "start", "end", "now"))
-    held = sa.select(Reservation.start, Reservation.end, Reservation.quantity).where(
+    held = sa.select(Reservation.start, Reservation.end, Reservation.quantity, Reservation.id).where(
         Reservation.place_id == place_id, Reservation.status.in_(_BLOCKING),
         Reservation.start < end, Reservation.end > start)
-    rescheduling = sa.select(Reservation.pending_start, Reservation.pending_end, Reservation.quantity).where(
+    rescheduling = sa.select(
+        Reservation.pending_start, Reservation.pending_end, Reservation.quantity, Reservation.id,
+    ).where(
         Reservation.place_id == place_id, Reservation.pending_start < end,
         Reservation.pending_end > start, Reservation.pending_expires_at > now,
         Reservation.status == Status.confirmed.value)

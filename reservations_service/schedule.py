@@ -62,11 +62,14 @@ class Availability:
 
 @dataclass(frozen=True)
 class Occupancy:
-    """An existing booking as capacity sees it: [start, end) for `quantity` places."""
+    """An existing booking as capacity sees it: [start, end) for `quantity` places. Windows of
+    one `reservation` (its own and the new one of a move in flight) count once where they
+    overlap: it will use one of them, never both."""
 
     start: datetime
     end: datetime
     quantity: int = 1
+    reservation: object = None  # None: a window of its own
 
 
 @dataclass(frozen=True)
@@ -404,20 +407,39 @@ def availability(schedule, existing, frm, to, max_slots=MAX_SLOTS):
 
 def _load_steps(schedule, existing, reach):
     """(instant, load) at each change of load within `reach`, the first at reach.start:
-    the summed quantities of bookings whose [start, end + buffer) cover that instant."""
+    the summed quantities of bookings whose [start, end + buffer) cover that instant, each
+    reservation once however many of its windows do."""
     changes = {}
-    for booking in existing:
-        start, end, quantity = _occupancy(booking)
-        start, end = max(start, reach.start), min(end + schedule.buffer, reach.end)
-        if start < end:
-            changes[start] = changes.get(start, 0) + quantity
-            changes[end] = changes.get(end, 0) - quantity
+    for start, end, quantity in _covered(schedule, existing, reach):
+        changes[start] = changes.get(start, 0) + quantity
+        changes[end] = changes.get(end, 0) - quantity
     load = changes.pop(reach.start, 0)
     yield reach.start, load
     for at in sorted(changes):
         if at < reach.end:
             load += changes[at]
             yield at, load
+
+
+def _covered(schedule, existing, reach):
+    """(start, end, quantity): what each booking blocks within `reach`, [start, end + buffer)
+    clipped; the windows of one reservation joined where they overlap or touch."""
+    joined = {}
+    for booking in existing:
+        start, end, quantity, reservation = _occupancy(booking)
+        start, end = max(start, reach.start), min(end + schedule.buffer, reach.end)
+        if start >= end:
+            continue
+        if reservation is None:
+            yield start, end, quantity
+        else:
+            joined.setdefault((reservation, quantity), []).append((start, end))
+    for (_, quantity), spans in joined.items():
+        if len(spans) == 1:  # most reservations: no move in flight
+            yield *spans[0], quantity
+        else:
+            for part in merge(Window(*span) for span in spans):
+                yield part.start, part.end, quantity
 
 
 def _peaks(segments, slots, buffer):
@@ -457,10 +479,11 @@ def _subtract(intervals, taken):
 
 
 def _occupancy(booking):
+    """(start, end, quantity, reservation) of an Occupancy or a tuple of its first fields."""
     if isinstance(booking, Occupancy):
-        return booking.start, booking.end, booking.quantity
+        return booking.start, booking.end, booking.quantity, booking.reservation
     start, end, *rest = booking
-    return start, end, (rest[0] if rest else 1)
+    return start, end, (rest[0] if rest else 1), (rest[1] if len(rest) > 1 else None)
 
 
 # Clocks

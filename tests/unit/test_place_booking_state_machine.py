@@ -349,7 +349,7 @@ class PlaceBookings(RuleBasedStateMachine):
 
     def check(self, rows):
         self.seen = rows
-        load = self.load(rows, each_once=True)
+        load = self.load(rows)
         assert max(load) <= self.schedule.capacity, self.overfull(rows, load)
         for start, end, _, row in self.blocking(rows):
             assert self.oracle.valid(self.schedule, start, end), f"{self.shown(start, end)} breaks the rules: {row}"
@@ -366,21 +366,19 @@ class PlaceBookings(RuleBasedStateMachine):
             if row.status == "confirmed" and row.pending_start is not None and row.pending_expires_at > now:
                 yield self.minute(row.pending_start), self.minute(row.pending_end), row.quantity, row
 
-    def load(self, rows, leaving_out=None, each_once=False):
-        """The quantity blocked at each minute of the horizon (buffers included). `each_once`:
-        a reservation counts once at a minute its old window and its move's new one both
-        cover (it will use one of them: what is really held); else each window counts, as
-        admission counts them (docs/booking.md, "How a booking is made")."""
+    def load(self, rows, leaving_out=None):
+        """The quantity blocked at each minute of the horizon (buffers included): a
+        reservation counts once at a minute its old window and its move's new one both cover
+        (it will use one of them), for admission as for the invariant (docs/booking.md, "How
+        capacity is enforced")."""
         load = [0] * (HORIZON_MINUTES + self.schedule.buffer_minutes + 1)
         for _, windows in groupby(self.blocking(rows, leaving_out), key=lambda window: window[3].id):
-            covered = [False] * len(load) if each_once else None
+            covered = set()
             for start, end, quantity, _ in windows:
                 for minute in range(start, end + self.schedule.buffer_minutes):
-                    if covered is not None:
-                        if covered[minute]:
-                            continue
-                        covered[minute] = True
-                    load[minute] += quantity
+                    if minute not in covered:
+                        covered.add(minute)
+                        load[minute] += quantity
         return load
 
     def overfull(self, rows, load):

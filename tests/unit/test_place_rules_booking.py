@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from common.errors import Conflict, SlotUnavailable, ValidationError
+from common.errors import Conflict, PaymentDeclined, SlotUnavailable, ValidationError
 from common.storage.outbox import EventRecorder
 from reservations_service.booking import Booking, BookingPolicy
 from reservations_service.models import OutboxMessage
@@ -114,6 +114,55 @@ def test_a_move_whose_hold_ran_out_while_it_was_paid_for_does_not_land_on_a_book
     assert (kept.start, kept.end, kept.amount, kept.pending_start) == (
         moved.start, moved.end, 2000, None)
     assert (kept.paid, kept.refunded) == (4000, 2000)  # the difference charged, then given back
+
+
+@pytest.mark.parametrize("payment", ["lands", "declined"])
+def test_a_move_in_flight_holds_one_seat_where_its_old_and_new_windows_overlap(booking, places, payment):
+    """Ann holds 10:00-11:00 of two seats and moves to 10:30-12:00. While the difference is
+    charged she holds both windows, yet at most one seat is ever hers at 10:30-11:00 (the move
+    lands and frees the old window, or fails and frees the new one): Bob gets the other seat
+    there, and only what would really exceed the two seats is refused."""
+    pair = places.create({
+        "name": "Pair", "unit": "hour", "unit_price": 1000, "currency": "eur", "timezone": "Europe/Paris",
+        "capacity": 2, "opening_hours": [{"weekday": 0, "open": "09:00", "close": "18:00"}],
+        "slot_minutes": 30})
+    ann = booking.reserve(CUSTOMER, ask(pair, monday(10), monday(11)))
+    charge, meanwhile = booking.payments.charge, {}
+
+    def left():
+        shown = places.availability(pair.id, monday(9, 30).astimezone(timezone.utc),
+                                    monday(12, 30).astimezone(timezone.utc))
+        return {slot.start.astimezone(PARIS).strftime("%H:%M"): slot.remaining for slot in shown["slots"]}
+
+    def charge_while_others_book(payload):  # the dearer window's difference, mid-move
+        booking.payments.charge = charge
+        meanwhile["left"] = left()
+        meanwhile["bob"] = booking.reserve({"user_id": 8}, ask(pair, monday(10, 30), monday(11)))
+        with pytest.raises(SlotUnavailable) as full:  # Ann's one seat and Bob's
+            booking.reserve({"user_id": 9}, ask(pair, monday(10, 30), monday(11)))
+        meanwhile["full"] = full.value.details
+        with pytest.raises(SlotUnavailable) as beside:  # Ann's new window holds one of two seats
+            booking.reserve({"user_id": 9}, ask(pair, monday(11), monday(12), quantity=2))
+        meanwhile["beside"] = beside.value.details
+        if payment == "declined":
+            raise PaymentDeclined("The payment was declined")
+        return charge(payload)
+
+    booking.payments.charge = charge_while_others_book
+    if payment == "lands":
+        moved = booking.reschedule(CUSTOMER, ann.id, ask(pair, monday(10, 30), monday(12)))
+        assert (moved.start, moved.end) == (monday(10, 30), monday(12))
+    else:
+        with pytest.raises(PaymentDeclined):
+            booking.reschedule(CUSTOMER, ann.id, ask(pair, monday(10, 30), monday(12)))
+    assert meanwhile["left"] == {"09:30": 2, "10:00": 1, "10:30": 1, "11:00": 1, "11:30": 1, "12:00": 2}
+    assert meanwhile["bob"].status == "confirmed"
+    assert meanwhile["full"] == {"place_id": pair.id, "remaining": 0, "quantity": 1}
+    assert meanwhile["beside"] == {"place_id": pair.id, "remaining": 1, "quantity": 2}
+    # Whichever window Ann keeps, she and Bob fit the two seats.
+    assert left() == ({"09:30": 2, "10:00": 2, "10:30": 0, "11:00": 1, "11:30": 1, "12:00": 2}
+                      if payment == "lands" else
+                      {"09:30": 2, "10:00": 1, "10:30": 0, "11:00": 2, "11:30": 2, "12:00": 2})
 
 
 def test_a_day_place_charges_local_calendar_days(booking, places):

@@ -484,6 +484,63 @@ def test_admit_checks_rules_and_quantity_together_then_capacity():
     assert admit(desks, existing, utc(7, 1, 9), utc(7, 1, 10), 1) == Window(utc(7, 1, 9), utc(7, 1, 10))
 
 
+def moving(reservation, old, new, quantity=1):
+    """A reservation's window and the new one of its move in flight, as occupied_windows gives them."""
+    return [(utc(7, 1, *old[:2]), utc(7, 1, *old[2:]), quantity, reservation),
+            (utc(7, 1, *new[:2]), utc(7, 1, *new[2:]), quantity, reservation)]
+
+
+def test_a_move_in_flight_counts_its_reservation_once_where_its_windows_overlap():
+    """Ann holds 10:00-11:00 and moves to 10:30-11:30: at most one seat is ever hers there
+    (the move lands and frees the old window, or fails and frees the new one)."""
+    two = Schedule(capacity=2, slot_minutes=30)
+    ann = moving(41, (10, 0, 11, 0), (10, 30, 11, 30))
+    assert remaining(two, ann, Window(utc(7, 1, 10, 30), utc(7, 1, 11))) == 1
+    assert admit(two, ann, utc(7, 1, 10, 30), utc(7, 1, 11), 1) == Window(utc(7, 1, 10, 30), utc(7, 1, 11))
+    with pytest.raises(SlotUnavailable):  # the union, 10:00-11:30, still holds her seat
+        admit(two, ann, utc(7, 1, 10), utc(7, 1, 11, 30), 2)
+    answer = availability(two, ann, utc(7, 1, 9, 30), utc(7, 1, 12))
+    assert [slot.remaining for slot in answer.slots] == [2, 1, 1, 1, 2]
+    assert answer.booked == []
+    # Two reservations are two, even over the same windows; a plain window has no owner.
+    bob = moving(42, (10, 0, 11, 0), (10, 30, 11, 30))
+    assert remaining(two, ann + bob, Window(utc(7, 1, 10, 30), utc(7, 1, 11))) == 0
+    plain = [(start, end, quantity) for start, end, quantity, _ in ann]
+    assert remaining(two, plain, Window(utc(7, 1, 10, 30), utc(7, 1, 11))) == 0
+
+
+def test_a_move_to_a_window_apart_still_holds_both_with_its_quantity():
+    desks = Schedule(capacity=3, slot_minutes=30)
+    apart = moving(41, (9, 0, 10, 0), (14, 0, 15, 0), quantity=2)
+    assert remaining(desks, apart, Window(utc(7, 1, 9), utc(7, 1, 10))) == 1
+    assert remaining(desks, apart, Window(utc(7, 1, 14), utc(7, 1, 15))) == 1
+    assert remaining(desks, apart, Window(utc(7, 1, 10), utc(7, 1, 14))) == 3
+    answer = availability(desks, apart, utc(7, 1, 8), utc(7, 1, 16))
+    assert [slot.remaining for slot in answer.slots] == [3, 3, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 3, 3]
+    as_occupancy = [Occupancy(start, end, quantity, reservation) for start, end, quantity, reservation in apart]
+    assert remaining(desks, as_occupancy, Window(utc(7, 1, 9), utc(7, 1, 15))) == 1
+
+
+def test_a_move_in_flight_counts_once_over_the_union_of_its_windows_with_their_buffers():
+    """Each window is [start, end + buffer) as always; where those meet (here the old window's
+    buffer and the new window just after it) the reservation counts once."""
+    cleaned = Schedule(capacity=2, slot_minutes=30, buffer_minutes=30)
+    ann = moving(41, (10, 0, 11, 0), (11, 0, 12, 0), quantity=1)
+    # 11:00-11:30 is both the old window's buffer and the new window: one seat, not two.
+    assert remaining(cleaned, ann, Window(utc(7, 1, 10, 30), utc(7, 1, 11))) == 1
+    # The new window's buffer still follows it to 12:30.
+    assert remaining(cleaned, ann, Window(utc(7, 1, 12), utc(7, 1, 12, 30))) == 1
+    assert remaining(cleaned, ann, Window(utc(7, 1, 12, 30), utc(7, 1, 13))) == 2
+    # A move further off: each window with its own buffer, apart, each holding its quantity.
+    later = moving(41, (10, 0, 11, 0), (12, 30, 13, 30), quantity=2)
+    assert remaining(cleaned, later, Window(utc(7, 1, 11), utc(7, 1, 11, 30))) == 0
+    assert remaining(cleaned, later, Window(utc(7, 1, 11, 30), utc(7, 1, 12))) == 2
+    assert remaining(cleaned, later, Window(utc(7, 1, 13, 30), utc(7, 1, 14))) == 0
+    assert remaining(cleaned, later, Window(utc(7, 1, 14), utc(7, 1, 14, 30))) == 2
+    answer = availability(cleaned, ann, utc(7, 1, 9), utc(7, 1, 13))
+    assert [slot.remaining for slot in answer.slots] == [2, 1, 1, 1, 1, 1, 1, 2]
+
+
 # Availability
 
 
