@@ -136,6 +136,21 @@ def _outward_address():
     return None if address.startswith("127.") else address
 
 
+def _settled_snapshot(folder, quiet_seconds=5, timeout=90):
+    """`_snapshot` once the running services have finished their start-up work: nothing under
+    `folder` changed for `quiet_seconds`. The seed's events leave by the outboxes' first poll
+    (OUTBOX_POLL_INTERVAL, 2 s) and the welcome emails follow; a fixed second was too short,
+    and the second run was blamed for the first one's writes."""
+    deadline = time.monotonic() + timeout
+    settled, quiet_since = _snapshot(folder), time.monotonic()
+    while time.monotonic() - quiet_since < quiet_seconds and time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = _snapshot(folder)
+        if current != settled:
+            settled, quiet_since = current, time.monotonic()
+    return settled
+
+
 def _snapshot(folder):
     """{relative path: (size, mtime, sha256)} of every file under `folder` but its lock and
     SQLite's -shm files (the WAL's shared-memory index, which the running services' reads
@@ -162,8 +177,7 @@ def test_a_second_run_on_the_same_folder_refuses_and_touches_nothing(tmp_path):
     first = _start(first_env)
     try:
         _read_until(first, "Ctrl-C to stop", timeout=180)
-        time.sleep(1)  # the services' startup lines written
-        before = _snapshot(var_dir)
+        before = _settled_snapshot(var_dir)
         assert {"bookify_auth.db", "secrets.json", "log/gateway.log", "log/localstripe.log"} <= set(before)
 
         # What the first run's port message used to suggest: the same folder, another gateway
